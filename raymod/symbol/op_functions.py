@@ -1,0 +1,78 @@
+"""`rm.sym.<Op>(...)` functions, generated from the operator registry."""
+from ..attribute import AttrScope
+from ..name import NameManager
+from ..ops import get_op_class
+from .node import Node
+from .symbol import Symbol
+
+# Keyword arguments MXNet moves to `__key__` node attributes.
+_META_KEYS = ("lr_mult", "wd_mult", "ctx_group", "force_mirroring", "mirror_stage")
+
+
+def call(op_name, *args, name=None, attr=None, hint=None, **kwargs):
+    """Apply operator `op_name` to input symbols, auto-creating missing arguments."""
+    cls = get_op_class(op_name)
+    inputs, params, meta = {}, {}, {}
+    for key, value in kwargs.items():
+        if isinstance(value, Symbol):
+            inputs[key] = value
+        elif key.startswith("__") and key.endswith("__"):
+            meta[key] = str(value)
+        elif key in _META_KEYS:
+            meta[f"__{key}__"] = str(value)
+        else:
+            params[key] = value
+    for i, a in enumerate(args):
+        if not isinstance(a, Symbol):
+            raise TypeError(f"{cls.op_name}: positional argument {i} must be a Symbol, "
+                            f"received {type(a).__name__}; pass attributes by keyword")
+    if cls.variadic and "num_args" in cls.params:
+        params.setdefault("num_args", len(args))
+    node_name = NameManager.current().get(name, hint or cls.op_name.lower())
+    op = cls(node_name=node_name, **params)
+    node_attrs = AttrScope.current().get(attr)
+    node_attrs.update(op.attrs)
+    node_attrs.update(meta)
+    node = _make_node(op, node_name, node_attrs, args, inputs)
+    return Symbol([(node, i) for i in range(node.num_outputs)])
+
+
+def _make_node(op, node_name, node_attrs, args, named):
+    names = op.list_inputs()
+    if len(args) > len(names):
+        op.error(f"takes {len(names)} inputs {names}, received {len(args)} positional",
+                 TypeError)
+    unknown = sorted(set(named) - set(names))
+    if unknown:
+        op.error(f"unknown input(s) {unknown}; inputs are {names}", TypeError)
+    entries = []
+    for i, input_name in enumerate(names):
+        given = args[i] if i < len(args) else named.get(input_name)
+        if given is None:
+            entries.append((_auto_variable(op, node_name, node_attrs, input_name), 0))
+            continue
+        if i < len(args) and input_name in named:
+            op.error(f"input {input_name!r} given both by position and by keyword", TypeError)
+        if len(given._heads) != 1:
+            op.error(f"input {input_name!r} must have one output, received a group of "
+                     f"{len(given._heads)}", TypeError)
+        entries.append(given._heads[0])
+    return Node(op, node_name, node_attrs, entries)
+
+
+def _auto_variable(op, node_name, node_attrs, input_name):
+    attrs = dict(node_attrs)     # MXNet copies the op's whole attribute dict
+    for key, value in op.input_attrs(input_name).items():
+        attrs.setdefault(key, value)
+    return Node(None, f"{node_name}_{input_name}", attrs)
+
+
+def make_function(public_name, op_name):
+    def op_function(*args, name=None, attr=None, **kwargs):
+        return call(op_name, *args, name=name, attr=attr, hint=public_name.lower(), **kwargs)
+    cls = get_op_class(op_name)
+    op_function.__name__ = public_name
+    op_function.__qualname__ = public_name
+    op_function.__doc__ = (cls.__doc__ or f"MXNet's {op_name} operator.") + \
+        f"\n\nAttributes: {', '.join(cls.params) or 'none'}."
+    return op_function
