@@ -1,0 +1,169 @@
+"""raymod.callback: MXNet's exact log lines, timing rule and checkpoint schedule."""
+import logging
+import sys
+import types
+
+import pytest
+
+from raymod import callback
+from raymod.callback import BatchEndParam
+
+
+class FakeMetric:
+    """The slice of MXNet's EvalMetric API callbacks use."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+        self.local_resets = 0
+
+    def get_name_value(self):
+        return list(self.pairs)
+
+    def reset_local(self):
+        self.local_resets += 1
+
+
+class FakeClock:
+    def __init__(self, times):
+        self.times = list(times)
+
+    def time(self):
+        return self.times.pop(0)
+
+
+@pytest.fixture
+def log(caplog):
+    caplog.set_level(logging.INFO)
+
+    def messages():
+        return [r.getMessage() for r in caplog.records]
+    return messages
+
+
+def _param(nbatch, metric=None, epoch=0):
+    return BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=metric, locals={})
+
+
+def test_batch_end_param_is_mxnets_namedtuple():
+    p = _param(3)
+    assert type(p).__name__ == "BatchEndParams"
+    assert p._fields == ("epoch", "nbatch", "eval_metric", "locals")
+
+
+def test_speedometer_auto_reset(monkeypatch, log):
+    # timer starts at batch 0 (t=10), logs at 2 (t=12) and 4 (t=14.5)
+    monkeypatch.setattr(callback, "time", FakeClock([10.0, 12.0, 12.0, 14.5, 14.5]))
+    metric = FakeMetric([("accuracy", 0.5), ("ce", 1.25)])
+    s = callback.Speedometer(batch_size=4, frequent=2)
+    for n in range(5):
+        s(_param(n, metric))
+    assert log() == [
+        "Epoch[0] Batch [0-2]\tSpeed: 4.00 samples/sec\taccuracy=0.500000\tce=1.250000",
+        "Epoch[0] Batch [2-4]\tSpeed: 3.20 samples/sec\taccuracy=0.500000\tce=1.250000",
+    ]
+    assert metric.local_resets == 2
+
+
+def test_speedometer_without_reset_and_new_epoch(monkeypatch, log):
+    monkeypatch.setattr(callback, "time", FakeClock([0.0, 1.0, 1.0, 5.0, 7.0, 7.0]))
+    metric = FakeMetric([("mse", 0.125)])
+    s = callback.Speedometer(batch_size=10, frequent=3, auto_reset=False)
+    for n in range(4):          # epoch 0: start at 0, log at 3
+        s(_param(n, metric))
+    for n in range(4):          # epoch 1: nbatch went down: re-arm at 0 (t=5), log at 3
+        s(_param(n, metric, epoch=1))
+    assert log() == ["Epoch[0] Batch [0-3]\tSpeed: 30.00 samples/sec\tmse=0.125000",
+                     "Epoch[1] Batch [0-3]\tSpeed: 15.00 samples/sec\tmse=0.125000"]
+    assert metric.local_resets == 0
+
+
+def test_speedometer_without_metric_and_zero_elapsed(monkeypatch, log):
+    monkeypatch.setattr(callback, "time", FakeClock([3.0, 3.0, 3.0]))
+    s = callback.Speedometer(batch_size=2, frequent=1)
+    s(_param(0))
+    s(_param(1))
+    assert log() == ["Iter[0] Batch [1]\tSpeed: inf samples/sec"]
+
+
+def test_speedometer_first_call_mid_epoch_only_starts_timer(monkeypatch, log):
+    monkeypatch.setattr(callback, "time", FakeClock([0.0, 2.0, 2.0]))
+    s = callback.Speedometer(batch_size=1, frequent=5)
+    s(_param(5))   # the very first call never logs, even on a multiple of frequent
+    s(_param(10))
+    assert log() == ["Iter[0] Batch [10]\tSpeed: 2.50 samples/sec"]
+    with pytest.raises(ValueError, match="frequent"):
+        callback.Speedometer(1, frequent=0)
+
+
+def test_progress_bar(log):
+    bar = callback.ProgressBar(total=4, length=8)
+    bar(_param(1))
+    bar(_param(3))
+    assert log() == ["[==------] 25%\r", "[======--] 75%\r"]
+    with pytest.raises(ValueError, match="total"):
+        callback.ProgressBar(total=0)
+
+
+def test_log_train_metric(log):
+    metric = FakeMetric([("acc", 0.75)])
+    cb = callback.log_train_metric(period=2, auto_reset=True)
+    for n in range(5):
+        cb(_param(n, metric, epoch=3))
+    cb(_param(2, None))
+    assert log() == ["Iter[3] Batch[0] Train-acc=0.750000", "Iter[3] Batch[2] Train-acc=0.750000",
+                     "Iter[3] Batch[4] Train-acc=0.750000"]
+    assert metric.local_resets == 3
+    plain = FakeMetric([("acc", 1.0)])
+    callback.log_train_metric(1)(_param(0, plain))
+    assert plain.local_resets == 0
+
+
+def test_log_validation_metrics(log):
+    cb = callback.LogValidationMetricsCallback()
+    cb(_param(0, FakeMetric([("acc", 0.5), ("f1", 0.25)]), epoch=2))
+    cb(_param(0, None, epoch=2))
+    assert log() == ["Epoch[2] Validation-acc=0.500000", "Epoch[2] Validation-f1=0.250000"]
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """Replace raymod.model.save_checkpoint (imported lazily by do_checkpoint)."""
+    calls = []
+
+    def fake_save(prefix, epoch, sym, arg, aux):
+        calls.append((prefix, epoch, sym, arg, aux))
+    try:
+        import raymod.model as model
+    except ImportError:  # model.py not written yet: stand in for it
+        model = types.ModuleType("raymod.model")
+        monkeypatch.setitem(sys.modules, "raymod.model", model)
+    monkeypatch.setattr(model, "save_checkpoint", fake_save, raising=False)
+    return calls
+
+
+def test_do_checkpoint_is_one_based_every_period(saved):
+    cb = callback.do_checkpoint("run/net", period=2)
+    for epoch in range(5):
+        cb(epoch, "SYM", {"w": 1}, {"a": 2})
+    assert saved == [("run/net", 2, "SYM", {"w": 1}, {"a": 2}),
+                     ("run/net", 4, "SYM", {"w": 1}, {"a": 2})]
+    saved.clear()
+    every = callback.do_checkpoint("p", period=0)   # below 1 means every epoch
+    every(0, None, {}, {})
+    every(1, None, {}, {})
+    assert [c[1] for c in saved] == [1, 2]
+
+
+def test_module_checkpoint():
+    class Mod:
+        def __init__(self):
+            self.calls = []
+
+        def save_checkpoint(self, prefix, epoch, save_optimizer_states):
+            self.calls.append((prefix, epoch, save_optimizer_states))
+
+    mod = Mod()
+    cb = callback.module_checkpoint(mod, "m", period=3, save_optimizer_states=True)
+    for epoch in range(7):
+        cb(epoch)
+    assert mod.calls == [("m", 3, True), ("m", 6, True)]
