@@ -1,0 +1,9 @@
+"""`rm.io`: data descriptions, batches and iterators (MXNet's `mx.io`).
+
+Arrays an iterator yields are `raymod.ndarray.NDArray`s.
+"""
+from .desc import DataBatch, DataDesc
+from .iter import DataIter, NDArrayIter, ResizeIter
+from .prefetch import PrefetchingIter
+
+__all__ = ["DataBatch", "DataDesc", "DataIter", "NDArrayIter", "ResizeIter", "PrefetchingIter"]

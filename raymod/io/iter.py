@@ -1,0 +1,356 @@
+"""`DataIter` (the iterator protocol Module trains on), `NDArrayIter`, `ResizeIter`.
+
+`NDArrayIter` reproduces MXNet 1.x's exactly, quirks included (reference
+10.3, Q16): inputs are sorted by name; numpy inputs become float32 (so does
+everything once `shuffle=True` reshuffles); shuffling uses numpy's global
+`np.random.shuffle`, so a seed gives MXNet's batch order; `'roll_over'`
+reports the rolled-over part of the next epoch's first batch as `pad`.
+
+One deviation: MXNet counts samples along axis 0 but slices along the
+layout's batch axis; raymod uses the batch axis ('N' in `layout`) for both,
+which is the same for every layout with 'N' first.
+
+Batches hold views of the iterator's arrays (no copy); the padded or
+rolled-over batch is a new array.
+"""
+import numpy as np
+
+from ..ndarray import NDArray, array, concat
+from .desc import DataBatch, DataDesc
+
+_LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
+
+
+class DataIter:
+    """Base class of data iterators.
+
+    Subclasses implement `iter_next` and `getdata` (and `getlabel`,
+    `getpad`, `getindex` where they have them) or override `next`; they
+    expose `provide_data` and `provide_label` (lists of `DataDesc`).
+
+    Parameters
+    ----------
+    batch_size : int, optional
+    """
+
+    def __init__(self, batch_size=0):
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        return self
+
+    def reset(self):
+        """Go back to the first batch."""
+
+    def next(self):
+        """The next `DataBatch`; raises `StopIteration` at the end of the data."""
+        if self.iter_next():
+            return DataBatch(data=self.getdata(), label=self.getlabel(),
+                             pad=self.getpad(), index=self.getindex())
+        raise StopIteration
+
+    def __next__(self):
+        return self.next()
+
+    def iter_next(self):
+        """Move to the next batch; return whether there was one."""
+        raise NotImplementedError(f"{type(self).__name__} must implement iter_next() "
+                                  "or next()")
+
+    def getdata(self):
+        """The data arrays of the current batch."""
+        raise NotImplementedError(f"{type(self).__name__} must implement getdata() or next()")
+
+    def getlabel(self):
+        """The label arrays of the current batch (None: no labels)."""
+        return None
+
+    def getindex(self):
+        """The example indices of the current batch (None: unknown)."""
+        return None
+
+    def getpad(self):
+        """The number of padding examples at the end of the current batch."""
+        return 0
+
+
+def _init_data(data, allow_empty, default_name):
+    """MXNet's `_init_data`: a sorted list of (name, NDArray)."""
+    if data is None:
+        if not allow_empty:
+            raise ValueError("NDArrayIter: data must not be None")
+        data = []
+    if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
+        data = [data]
+    if isinstance(data, (list, tuple)):
+        if not data and not allow_empty:
+            raise ValueError("NDArrayIter: data must hold at least one array, received []")
+        if len(data) == 1:
+            data = {default_name: data[0]}
+        else:
+            data = {f"_{i}_{default_name}": d for i, d in enumerate(data)}
+    if not isinstance(data, dict):
+        raise TypeError("Input must be NDArray, numpy.ndarray, a list of them or dict with "
+                        f"them as values; received {type(data).__name__}")
+    out = {}
+    for name, value in data.items():
+        if isinstance(value, NDArray):
+            out[name] = value
+            continue
+        try:
+            out[name] = array(value)  # numpy and lists become float32, as in MXNet
+        except TypeError as err:
+            raise TypeError(f"Invalid type {type(value).__name__} for {name!r}, should be "
+                            f"NDArray or numpy.ndarray ({err})") from None
+    return sorted(out.items())
+
+
+class NDArrayIter(DataIter):
+    """Iterate over in-memory arrays in batches.
+
+    Parameters
+    ----------
+    data : array, list of arrays, or dict of str to array
+        One array is named `data_name`; a list of k > 1 arrays is named
+        `_0_<data_name>`, `_1_<data_name>`, ...; a dict keeps its keys.
+    label : same forms as `data`, optional
+    batch_size : int
+    shuffle : bool
+        Permute the samples at construction and at every `reset()`.
+    last_batch_handle : {'pad', 'discard', 'roll_over'}
+        'pad' fills the last batch from the start of the data; 'discard'
+        drops it; 'roll_over' carries it into the next epoch.
+    data_name, label_name : str
+    layout : str
+        The position of 'N' is the batch axis.
+    """
+
+    def __init__(self, data, label=None, batch_size=1, shuffle=False,
+                 last_batch_handle="pad", data_name="data", label_name="softmax_label",
+                 layout="NCHW"):
+        super().__init__(batch_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"NDArrayIter: batch_size must be a positive int, received "
+                             f"{batch_size!r}")
+        if last_batch_handle not in _LAST_BATCH_HANDLES:
+            raise ValueError(f"NDArrayIter: last_batch_handle must be one of "
+                             f"{_LAST_BATCH_HANDLES}, received {last_batch_handle!r}")
+        if not isinstance(layout, str) or "N" not in layout:
+            raise ValueError(f"NDArrayIter: layout must be a string with a batch axis 'N', "
+                             f"received {layout!r}")
+        self.layout = layout
+        self._axis = layout.find("N")
+        self.data = _init_data(data, allow_empty=False, default_name=data_name)
+        self.label = _init_data(label, allow_empty=True, default_name=label_name)
+        self.num_data = self._check_sizes()
+        if last_batch_handle == "roll_over" and self.num_data < batch_size:
+            raise ValueError(f"NDArrayIter: last_batch_handle='roll_over' needs at least "
+                             f"batch_size={batch_size} samples, the data has {self.num_data}")
+        self.idx = np.arange(self.num_data)
+        self.shuffle = shuffle
+        self.last_batch_handle = last_batch_handle
+        self.batch_size = int(batch_size)
+        self.cursor = -self.batch_size
+        self._cache_data = None
+        self._cache_label = None
+        self.reset()
+
+    def _check_sizes(self):
+        sizes = {}
+        for name, arr in self.data + self.label:
+            if arr.ndim <= self._axis:
+                raise ValueError(f"NDArrayIter: {name!r} has shape {arr.shape}, which has no "
+                                 f"batch axis {self._axis} (layout {self.layout!r})")
+            sizes[name] = arr.shape[self._axis]
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"NDArrayIter: all inputs must have the same number of samples "
+                             f"along the batch axis, received {sizes}")
+        return next(iter(sizes.values()))
+
+    def _descs(self, source):
+        return [DataDesc(name, arr.shape[:self._axis] + (self.batch_size,)
+                         + arr.shape[self._axis + 1:], arr.dtype.type, layout=self.layout)
+                for name, arr in source]
+
+    @property
+    def provide_data(self):
+        """`DataDesc` of each data input, with the batch axis set to `batch_size`."""
+        return self._descs(self.data)
+
+    @property
+    def provide_label(self):
+        """`DataDesc` of each label input (`[]` without labels)."""
+        return self._descs(self.label)
+
+    def hard_reset(self):
+        """Restart from the first sample, dropping any rolled-over batch."""
+        if self.shuffle:
+            self._shuffle_data()
+        self.cursor = -self.batch_size
+        self._cache_data = None
+        self._cache_label = None
+
+    def reset(self):
+        """Start the next epoch (reshuffling when `shuffle`)."""
+        if self.shuffle:
+            self._shuffle_data()
+        if self.last_batch_handle == "roll_over" and \
+                self.num_data - self.batch_size < self.cursor < self.num_data:
+            # a partial batch was cached: the next epoch starts that many samples early
+            self.cursor = self.cursor - self.num_data - self.batch_size
+        else:
+            self.cursor = -self.batch_size
+
+    def iter_next(self):
+        self.cursor += self.batch_size
+        return self.cursor < self.num_data
+
+    def next(self):
+        if not self.iter_next():
+            raise StopIteration
+        data = self.getdata()
+        label = self.getlabel()
+        if data[0].shape[self._axis] != self.batch_size:
+            # an incomplete last batch ('discard', 'roll_over'): keep it for the next epoch
+            self._cache_data = data
+            self._cache_label = label
+            raise StopIteration
+        return DataBatch(data=data, label=label, pad=self.getpad(), index=None)
+
+    def getdata(self):
+        return self._batchify(self.data)
+
+    def getlabel(self):
+        return self._batchify(self.label)
+
+    def getpad(self):
+        if self.last_batch_handle == "pad" and self.cursor + self.batch_size > self.num_data:
+            return self.cursor + self.batch_size - self.num_data
+        if self.last_batch_handle == "roll_over" and -self.batch_size < self.cursor < 0:
+            return -self.cursor
+        return 0
+
+    # ------------------------------------------------------------------ internals
+
+    def _getdata(self, source, start=None, end=None):
+        start = 0 if start is None else start
+        end = self.num_data if end is None else end
+        index = [slice(None)] * (self._axis + 1)
+        index[self._axis] = slice(start, end)
+        return [arr[tuple(index)] for _, arr in source]
+
+    def _concat(self, first, second):
+        if not first or not second:
+            return first if first else second
+        return [concat(a, b, dim=self._axis) for a, b in zip(first, second, strict=True)]
+
+    def _tile(self, data, repeats):
+        return [np.concatenate([d] * repeats, axis=self._axis).view(NDArray) for d in data]
+
+    def _batchify(self, source):
+        if self.cursor >= self.num_data:
+            raise RuntimeError("NDArrayIter needs reset(): the epoch has ended")
+        if self.last_batch_handle == "roll_over" and -self.batch_size < self.cursor < 0:
+            # first batch of an epoch after a roll-over: cached tail + head of the data
+            if self._cache_data is None and self._cache_label is None:
+                raise RuntimeError("NDArrayIter: the next epoch should have cached data")
+            cache = self._cache_data if self._cache_data is not None else self._cache_label
+            head = self._getdata(source, end=self.cursor + self.batch_size)
+            if self._cache_data is not None:
+                self._cache_data = None
+            else:
+                self._cache_label = None
+            return self._concat(cache, head)
+        if self.last_batch_handle == "pad" and self.cursor + self.batch_size > self.num_data:
+            pad = self.batch_size - self.num_data + self.cursor
+            first = self._getdata(source, start=self.cursor)
+            if pad > self.num_data:  # more padding than data: tile the whole data
+                second = self._tile(self._getdata(source, end=self.num_data),
+                                    pad // self.num_data)
+                if pad % self.num_data:
+                    second = self._concat(second,
+                                          self._getdata(source, end=pad % self.num_data))
+            else:
+                second = self._getdata(source, end=pad)
+            return self._concat(first, second)
+        end = min(self.cursor + self.batch_size, self.num_data)
+        return self._getdata(source, self.cursor, end)
+
+    def _shuffle_data(self):
+        # MXNet's order: permute idx in place, then index the (already permuted) data by it
+        np.random.shuffle(self.idx)
+        self.data = [(k, array(np.take(np.asarray(v), self.idx, axis=self._axis), v.context))
+                     for k, v in self.data]
+        self.label = [(k, array(np.take(np.asarray(v), self.idx, axis=self._axis), v.context))
+                      for k, v in self.label]
+
+
+class ResizeIter(DataIter):
+    """Make `data_iter` yield exactly `size` batches per epoch, restarting it when it runs out.
+
+    Parameters
+    ----------
+    data_iter : DataIter
+    size : int
+        Batches per epoch.
+    reset_internal : bool
+        Whether `reset()` also resets `data_iter` (otherwise the next epoch
+        continues where this one stopped).
+
+    Batches keep `bucket_key`, `provide_data` and `provide_label` of the
+    wrapped iterator's batches (MXNet's ResizeIter drops them, which breaks
+    bucketing).
+    """
+
+    def __init__(self, data_iter, size, reset_internal=True):
+        super().__init__()
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ValueError(f"ResizeIter: size must be a non-negative int, received {size!r}")
+        self.data_iter = data_iter
+        self.size = int(size)
+        self.reset_internal = reset_internal
+        self.cur = 0
+        self.current_batch = None
+        self.provide_data = data_iter.provide_data
+        self.provide_label = data_iter.provide_label
+        self.batch_size = data_iter.batch_size
+        if hasattr(data_iter, "default_bucket_key"):
+            self.default_bucket_key = data_iter.default_bucket_key
+
+    def reset(self):
+        self.cur = 0
+        if self.reset_internal:
+            self.data_iter.reset()
+
+    def iter_next(self):
+        if self.cur == self.size:
+            return False
+        try:
+            self.current_batch = self.data_iter.next()
+        except StopIteration:
+            self.data_iter.reset()
+            self.current_batch = self.data_iter.next()
+        self.cur += 1
+        return True
+
+    def next(self):
+        if not self.iter_next():
+            raise StopIteration
+        batch = self.current_batch
+        return DataBatch(data=batch.data, label=batch.label, pad=batch.pad, index=batch.index,
+                         bucket_key=getattr(batch, "bucket_key", None),
+                         provide_data=getattr(batch, "provide_data", None),
+                         provide_label=getattr(batch, "provide_label", None))
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
