@@ -7,6 +7,12 @@ bound executor allocates nothing per step. Gradients of a value that feeds
 several consumers are summed: the first contribution is written in place, the
 others go through a scratch buffer and are added. grad_req is applied here and
 nowhere else: `write` overwrites, `add` accumulates, `null` skips the work.
+
+Differences from MXNet, on purpose: `grad_dict` has no entry for an argument
+whose grad_req is 'null' (MXNet maps it to None; `grad_arrays` does hold None);
+simple_bind with `shared_exec` shares every same-named array (parameters:
+the same array; data of a smaller size: a view), which is what executor groups
+and buckets need, instead of MXNet's `shared_arg_names`/`shared_buffer` split.
 """
 import numpy as np
 
@@ -14,7 +20,7 @@ from .base import MXNetError, as_dtype
 from .context import current_context
 from .executor_plan import HEAD_GRAD_REQUIRED, compile_plan  # noqa: F401
 from .symbol.inference import graph_shapes, graph_types
-from .ops.base import shape_known
+from .ops.base import merge_shape, shape_known
 
 _GRAD_REQS = ("write", "add", "null")
 
@@ -41,7 +47,7 @@ def _normalize_grad_req(grad_req, arg_names):
     return reqs
 
 
-def _named(values, names, what):
+def _named(values, names, what, allow_missing):
     """A list (in `names` order) or dict of arrays, as a dict; None entries dropped."""
     if values is None:
         return {}
@@ -49,58 +55,94 @@ def _named(values, names, what):
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"{what}: unknown names {unknown}; expected some of {names}")
-        return {k: v for k, v in values.items() if v is not None}
-    values = list(values)
-    if len(values) != len(names):
-        raise ValueError(f"{what}: received {len(values)} arrays for {len(names)} names {names}")
-    return {n: v for n, v in zip(names, values) if v is not None}
+        out = {k: v for k, v in values.items() if v is not None}
+    else:
+        values = list(values)
+        if len(values) != len(names):
+            raise ValueError(f"Length of {what} does not match the number of arguments: "
+                             f"received {len(values)} arrays for {len(names)} names {names}")
+        out = {n: v for n, v in zip(names, values) if v is not None}
+    if not allow_missing:
+        for name in names:
+            if name not in out:
+                raise ValueError(f"key `{name}` is missing in `{what}`")
+    return out
+
+
+def _view_or_new(xp, old, shape, allow_up_sizing, name, owned):
+    """`old` itself, a view of its first elements (smaller), or a new array (up-sizing)."""
+    if old.shape == shape:
+        return old
+    size = int(np.prod(shape))
+    if size > old.size:
+        if not allow_up_sizing:
+            raise MXNetError(
+                f"New shape of arg: {name} is larger than original. First making a big "
+                f"executor and then down sizing it is more efficient than the reverse. If you "
+                f"really want to up size, set allow_up_sizing=True to enable allocation of "
+                f"new arrays.")
+    elif old.flags.c_contiguous:
+        return old.reshape(-1)[:size].reshape(shape)
+    arr = xp.zeros(shape, dtype=old.dtype)
+    owned.add(id(arr))
+    return arr
 
 
 class Executor:
-    """A bound symbol: `arg_dict`, `grad_dict`, `aux_dict`, `outputs`, forward, backward."""
+    """A bound symbol: `arg_dict`, `grad_dict`, `aux_dict`, `outputs`, forward, backward.
+
+    Build one with `Symbol.bind` (your arrays, used in place) or
+    `Symbol.simple_bind` (arrays allocated from the input shapes).
+    """
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write",
-                 aux_states=None, shared_exec=None):
+                 aux_states=None, shared_exec=None, seed=None):
         self._symbol = symbol
         self._ctx = ctx or current_context()
         xp = self._ctx.xp
         self._xp = xp
         arg_names = symbol.list_arguments()
         aux_names = symbol.list_auxiliary_states()
-        args = _named(args, arg_names, "args")
-        missing = [n for n in arg_names if n not in args]
-        if missing:
-            raise MXNetError(f"bind: no array given for argument(s) {missing}")
-        aux_states = _named(aux_states, aux_names, "aux_states")
-        missing = [n for n in aux_names if n not in aux_states]
-        if missing:
-            raise MXNetError(f"bind: no array given for auxiliary state(s) {missing}")
+        dup = sorted({n for n in arg_names + aux_names if (arg_names + aux_names).count(n) > 1})
+        if dup:
+            raise MXNetError(f"bind: the symbol has several inputs named {dup}; input "
+                             f"names must be unique")
+        args = _named(args, arg_names, "args", allow_missing=False)
+        aux_states = _named(aux_states, aux_names, "aux_states", allow_missing=False)
         self._grad_req = _normalize_grad_req(grad_req, arg_names)
-        args_grad = _named(args_grad, arg_names, "args_grad")
+        args_grad = _named(args_grad, arg_names, "args_grad", allow_missing=True)
         for name, req in self._grad_req.items():
             if req != "null" and name not in args_grad:
-                if args_grad or grad_req != "write" or isinstance(grad_req, (dict, list)):
+                if not isinstance(grad_req, str):
                     raise MXNetError(f"bind: grad_req {req!r} for {name!r} needs an "
                                      f"array in args_grad")
-                self._grad_req[name] = "null"   # bind(args) alone computes no gradients
+                self._grad_req[name] = "null"   # MXNet: no gradient array, no gradient
 
         self.arg_dict = {n: self._as_device(args[n], n) for n in arg_names}
         self.aux_dict = {n: self._as_device(aux_states[n], n) for n in aux_names}
         self.grad_dict = {n: self._as_device(args_grad[n], n) for n in arg_names
                           if self._grad_req[n] != "null"}
-        self._check_shapes()
-        self._owned = set()          # arrays this executor allocated (simple_bind)
+        self._check_arrays()
+        self._owned = set()          # ids of arrays this executor allocated (simple_bind)
         self._monitor = None
-        self._is_train = False
+        if seed is None:
+            from .random import executor_seed
+            seed = executor_seed()
+        self._seed = int(seed)
         self._plan = compile_plan(symbol, self.arg_dict, self.aux_dict, self.grad_dict,
                                   self._grad_req, self._entry_shapes, self._entry_types,
-                                  xp, self._make_rng())
+                                  xp, xp.random.default_rng(self._seed))
         self.outputs = self._plan.outputs
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def simple_bind(cls, symbol, ctx=None, grad_req="write", type_dict=None,
-                    shared_exec=None, shapes=None):
+                    shared_exec=None, shapes=None, seed=None):
+        """Allocate every argument, gradient and aux array from `shapes`, then bind.
+
+        `seed` seeds the executor's generator (Dropout masks); by default one
+        is drawn from `raymod.random.executor_seed()`.
+        """
         ctx = ctx or current_context()
         xp = ctx.xp
         shapes = {k: tuple(v) for k, v in (shapes or {}).items()}
@@ -142,7 +184,7 @@ class Executor:
                  if reqs[n] != "null"}
         aux = {n: alloc(n, shared.aux_dict if shared else {})
                for n in symbol.list_auxiliary_states()}
-        exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux)
+        exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux, seed=seed)
         exe._owned = owned
         return exe
 
@@ -150,14 +192,24 @@ class Executor:
         xp = self._xp
         if isinstance(value, xp.ndarray):
             return value
+        if hasattr(value, "asnumpy"):
+            value = value.asnumpy()
         return xp.asarray(np.asarray(value) if xp is not np else value)
 
-    def _make_rng(self):
-        from . import random as rm_random
-        seed = int(rm_random.generator().integers(0, 2**31 - 1))
-        return self._xp.random.default_rng(seed)
-
-    def _check_shapes(self):
+    def _check_arrays(self):
+        """Every shape and dtype must agree with inference, before anything runs."""
+        for name, grad in self.grad_dict.items():
+            arg = self.arg_dict[name]
+            if grad.shape != arg.shape or grad.dtype != arg.dtype:
+                raise MXNetError(f"bind: gradient array for {name!r} has shape {grad.shape} "
+                                 f"{grad.dtype}, expected {arg.shape} {arg.dtype} like the "
+                                 f"argument")
+        # Gradients and aux states are written in place, also through reshaped views.
+        for what, arrays in (("gradient", self.grad_dict), ("auxiliary state", self.aux_dict)):
+            for name, arr in arrays.items():
+                if not (arr.flags.c_contiguous and arr.flags.writeable):
+                    raise MXNetError(f"bind: the {what} array for {name!r} must be a "
+                                     f"writeable C-contiguous array")
         given = {n: a.shape for n, a in self.arg_dict.items()}
         given.update({n: a.shape for n, a in self.aux_dict.items()})
         order, shapes = graph_shapes(self._symbol._heads, given)
@@ -167,10 +219,6 @@ class Executor:
                     if not shape_known(shapes[(id(node), i)]):
                         raise MXNetError(f"{node.op.op_name} '{node.name}': cannot infer the "
                                          f"shape of output {i} from the bound arrays")
-        for name, grad in self.grad_dict.items():
-            if grad.shape != self.arg_dict[name].shape:
-                raise MXNetError(f"bind: gradient array for {name!r} has shape {grad.shape}, "
-                                 f"expected {self.arg_dict[name].shape}")
         given_types = {n: a.dtype for n, a in self.arg_dict.items()}
         given_types.update({n: a.dtype for n, a in self.aux_dict.items()})
         _, types = graph_types(self._symbol._heads, given_types)
@@ -183,6 +231,7 @@ class Executor:
 
     @property
     def grad_arrays(self):
+        """Gradient arrays in list_arguments() order; None where grad_req is 'null'."""
         return [self.grad_dict.get(n) for n in self._symbol.list_arguments()]
 
     @property
@@ -191,7 +240,10 @@ class Executor:
 
     @property
     def output_dict(self):
-        return dict(zip(self._symbol.list_outputs(), self.outputs))
+        names = self._symbol.list_outputs()
+        if len(set(names)) != len(names):
+            raise ValueError(f"Duplicate names detected, {names}")
+        return dict(zip(names, self.outputs))
 
     @property
     def symbol(self):
@@ -211,58 +263,119 @@ class Executor:
 
     # ------------------------------------------------------------------ running
     def forward(self, is_train=False, **kwargs):
+        """Run the graph; keyword arrays are first copied into the bound arguments.
+
+        Parameters
+        ----------
+        is_train : bool, default False
+            Training mode (Dropout active, BatchNorm batch statistics).
+        **kwargs
+            name=array for arguments to overwrite; shapes must match the binding.
+        """
         for name, value in kwargs.items():
             if name not in self.arg_dict:
-                raise MXNetError(f"forward: {name!r} is not an argument; arguments are "
-                                 f"{list(self.arg_dict)}")
+                raise TypeError(f"Unknown argument {name}")
+            if not hasattr(value, "shape"):
+                raise ValueError("only accept keyword argument of NDArrays and numpy.ndarray")
             dst = self.arg_dict[name]
             if tuple(value.shape) != dst.shape:
-                raise MXNetError(f"forward: {name!r} has shape {tuple(value.shape)}, the "
-                                 f"executor was bound with {dst.shape}")
-            dst[...] = self._xp.asarray(value)
-        self._is_train = bool(is_train)
-        self._plan.forward(self._is_train, self._monitor)
+                raise ValueError(f"Shape not match! Argument {name}, need: {dst.shape}, "
+                                 f"received: {tuple(value.shape)}")
+        for name, value in kwargs.items():
+            self.arg_dict[name][...] = self._xp.asarray(value)
+        self._plan.forward(bool(is_train), self._monitor)
         return self.outputs
 
     def backward(self, out_grads=None, is_train=True):
-        if out_grads is not None and not isinstance(out_grads, (list, tuple)):
+        """Compute gradients into grad_dict, following each argument's grad_req.
+
+        Parameters
+        ----------
+        out_grads : array, list of arrays, or dict by output name, optional
+            Head gradients. Outputs of loss operators (and BlockGrad) need none
+            and ignore one given; every other output needs one.
+        """
+        if isinstance(out_grads, dict):
+            out_grads = [out_grads.get(k) for k in self._symbol.list_outputs()]
+        elif out_grads is not None and not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
-        self._plan.backward(out_grads, is_train)
+        self._plan.backward(out_grads, is_train, self._monitor)
 
     def set_monitor_callback(self, callback, monitor_all=False):
-        """Call `callback(name, array)` on every op output (and inputs with monitor_all)."""
-        self._monitor = (callback, monitor_all) if callback is not None else None
+        """Call `callback(name, array)` on every op output in forward and backward.
+
+        Forward outputs are named `<node>_<output>`, backward ones
+        `<node>_backward_output[<i>]` (one per argument of the op, as MXNet). With
+        `monitor_all`, each op's inputs are reported before it runs, as
+        `<node>_<input>` and, for variables, also by their own name.
+        """
+        self._monitor = (callback, bool(monitor_all)) if callback is not None else None
 
     # ------------------------------------------------------------------ parameters
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
+        """Copy values (cast to each array's dtype) into the bound arguments / aux states."""
         for name, value in (arg_params or {}).items():
             if name in self.arg_dict:
                 self._copy_into(self.arg_dict[name], value, name)
             elif not allow_extra_params:
-                raise ValueError(f"copy_params_from: {name!r} is not an argument of the executor")
+                raise ValueError(f'Find name "{name}" that is not in the arguments')
         for name, value in (aux_params or {}).items():
             if name in self.aux_dict:
                 self._copy_into(self.aux_dict[name], value, name)
             elif not allow_extra_params:
-                raise ValueError(f"copy_params_from: {name!r} is not an auxiliary state")
+                raise ValueError(f"Find name {name} that is not in the auxiliary states")
 
     def _copy_into(self, dst, value, name):
+        if hasattr(value, "asnumpy"):
+            value = value.asnumpy()
         if tuple(value.shape) != dst.shape:
-            raise ValueError(f"{name!r}: expected shape {dst.shape}, received {tuple(value.shape)}")
+            raise ValueError(f"copy_params_from: {name!r} has shape {tuple(value.shape)}, "
+                             f"the executor holds {dst.shape}")
         dst[...] = self._xp.asarray(value)
 
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
-        """A new executor for new input shapes that shares this one's parameters."""
+        """A new executor for new input shapes, sharing this one's memory (MXNet's rules).
+
+        Arrays whose shape is unchanged are the same arrays; smaller ones are
+        views of the old ones; larger ones need `allow_up_sizing=True`. An
+        argument not named in `kwargs` whose inferred shape changes is an
+        error unless `partial_shaping=True`.
+        """
+        inputs = set(self._symbol.list_inputs())
+        unknown = sorted(set(kwargs) - inputs)
+        if unknown:
+            raise MXNetError(f"reshape: {unknown} are not inputs of the symbol; inputs are "
+                             f"{sorted(inputs)}")
         shapes = {n: tuple(s) for n, s in kwargs.items()}
-        _, inferred = graph_shapes(self._symbol._heads, shapes)
-        for node in self._symbol._order():
-            # Inputs the new shapes do not decide keep their current shape.
-            if node.is_variable and not shape_known(inferred[(id(node), 0)]):
-                old = self.arg_dict.get(node.name, self.aux_dict.get(node.name))
-                shapes[node.name] = old.shape
-        return Executor.simple_bind(self._symbol, self._ctx, grad_req=self._grad_req,
-                                    type_dict={n: a.dtype for n, a in self.arg_dict.items()},
-                                    shared_exec=self, shapes=shapes)
+        order, inferred = graph_shapes(self._symbol._heads, shapes)
+        owned = set()
+        new = {"arg": {}, "grad": {}, "aux": {}}
+        for node in order:
+            if not node.is_variable:
+                continue
+            name = node.name
+            kind = "aux" if name in self.aux_dict else "arg"
+            old = self.aux_dict[name] if kind == "aux" else self.arg_dict[name]
+            shape = inferred[(id(node), 0)]
+            if not shape_known(shape):      # undecided by the new shapes: keep the old one
+                shape = merge_shape(shape, old.shape)
+            if shape is None or not shape_known(shape):
+                raise MXNetError(f"reshape: cannot infer the new shape of {name!r} from "
+                                 f"{shapes}")
+            if not (partial_shaping or name in shapes or shape == old.shape):
+                raise MXNetError(
+                    f"Shape of unspecified array arg:{name} changed ({old.shape} -> {shape}). "
+                    f"This can cause the new executor to not share parameters with the old "
+                    f"one. Please check for error in network. If this is intended, set "
+                    f"partial_shaping=True to suppress this warning.")
+            new[kind][name] = _view_or_new(self._xp, old, shape, allow_up_sizing, name, owned)
+            if kind == "arg" and name in self.grad_dict:
+                new["grad"][name] = _view_or_new(self._xp, self.grad_dict[name], shape,
+                                                 allow_up_sizing, name, owned)
+        exe = Executor(self._symbol, self._ctx, new["arg"], args_grad=new["grad"],
+                       grad_req=dict(self._grad_req), aux_states=new["aux"], seed=self._seed)
+        exe._owned = owned
+        return exe
 
     def debug_str(self):
         return self._plan.describe()

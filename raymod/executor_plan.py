@@ -1,4 +1,9 @@
-"""The flat plan an Executor runs: forward steps, backward steps, head-gradient rules."""
+"""The flat plan an Executor runs: forward steps, backward steps, head-gradient rules.
+
+`compile_plan` walks the graph once, at bind. Every op output gets its buffer
+and every entry that needs a gradient gets a gradient buffer there; running
+the plan is a loop of operator calls on those arrays and allocates nothing.
+"""
 import numpy as np
 
 from .base import MXNetError
@@ -9,16 +14,38 @@ HEAD_GRAD_REQUIRED = (
     "Because the last operator is not Loss function, head_gradient is required when "
     "calling backward. If you are attempting to minimize the output as an objective, "
     "please modify your network and pass it through the make_loss symbol.")
-_NO_HEAD_GRAD_OPS = ("BlockGrad",)     # besides losses: outputs that need no head gradient
+# Besides losses, outputs whose input gradient does not depend on a head gradient.
+_NO_HEAD_GRAD_OPS = ("BlockGrad",)
+
+
+def ignores_head_grad(op):
+    """True for ops whose backward never reads the head gradient (losses, BlockGrad)."""
+    return op is not None and (op.is_loss or op.op_name in _NO_HEAD_GRAD_OPS)
 
 
 class _Step:
-    __slots__ = ("node", "op", "ins", "outs", "ws", "in_grads", "out_grads", "adds")
+    __slots__ = ("node", "op", "ins", "outs", "ws", "in_grads", "out_grads", "adds",
+                 "input_names", "monitor_zeros")
 
     def __init__(self, node, ins, outs, ws):
         self.node, self.op, self.ins, self.outs, self.ws = node, node.op, ins, outs, ws
         self.in_grads = self.out_grads = None
         self.adds = ()
+        self.input_names = node.op.list_inputs()
+        self.monitor_zeros = None
+
+
+class _Head:
+    """How backward seeds one output's gradient: `write` or `add` the given array.
+
+    A head gradient is `required` unless the output's op ignores it (losses,
+    BlockGrad); one given anyway is still passed on (SoftmaxOutput with
+    out_grad=True reads it), and a missing one reads as zeros.
+    """
+    __slots__ = ("index", "buf", "add", "required")
+
+    def __init__(self, index, buf, add, required):
+        self.index, self.buf, self.add, self.required = index, buf, add, required
 
 
 class Plan:
@@ -27,7 +54,7 @@ class Plan:
         self.steps = steps
         self.backward_steps = backward_steps
         self.outputs = outputs
-        self._heads = heads            # (index, grad buffer, add?, producer op or None)
+        self._heads = heads            # _Head for every output that needs a head gradient
         self._allocated = allocated
 
     def forward(self, is_train, monitor=None):
@@ -39,37 +66,58 @@ class Plan:
         callback, monitor_all = monitor
         for s in self.steps:
             if monitor_all:
-                for name, arr in zip(s.op.list_inputs(), s.ins):
+                for name, (src, _), arr in zip(s.input_names, s.node.inputs, s.ins):
+                    if src.is_variable:
+                        callback(src.name, arr)
                     callback(f"{s.node.name}_{name}", arr)
             s.op.forward(xp, s.ins, s.outs, s.ws, is_train)
             for name, arr in zip(s.node.output_names(), s.outs):
                 callback(name, arr)
 
-    def backward(self, out_grads, is_train=True):
+    def backward(self, out_grads, is_train=True, monitor=None):
         xp = self.xp
-        if out_grads is not None and len(out_grads) != len(self.outputs):
+        n_out = len(self.outputs)
+        if out_grads is not None and len(out_grads) > n_out:
             raise MXNetError(f"backward: received {len(out_grads)} head gradients for "
-                             f"{len(self.outputs)} outputs")
-        for index, buf, add, producer in self._heads:
-            given = out_grads[index] if out_grads is not None else None
-            if given is None:
-                if producer is not None and not (producer.is_loss
-                                                 or producer.op_name in _NO_HEAD_GRAD_OPS):
+                             f"{n_out} outputs")
+        given = [None] * n_out if out_grads is None else \
+            list(out_grads) + [None] * (n_out - len(out_grads))
+        for head in self._heads:       # check every head before changing anything
+            g = given[head.index]
+            if g is None:
+                if head.required:
                     raise MXNetError(HEAD_GRAD_REQUIRED)
-                if not add:
-                    buf.fill(0)
-                continue
-            if tuple(given.shape) != buf.shape:
-                raise MXNetError(f"backward: head gradient {index} has shape "
-                                 f"{tuple(given.shape)}, expected {buf.shape}")
-            if add:
-                buf += xp.asarray(given)
+            elif tuple(g.shape) != head.buf.shape:
+                raise MXNetError(f"backward: head gradient {head.index} has shape "
+                                 f"{tuple(g.shape)}, expected {head.buf.shape}")
+        for head in self._heads:
+            g = given[head.index]
+            if g is None:
+                if not head.add:
+                    head.buf.fill(0)
+            elif head.add:
+                head.buf += xp.asarray(g)
             else:
-                buf[...] = xp.asarray(given)
+                head.buf[...] = xp.asarray(g)
         for s in self.backward_steps:
             s.op.backward(xp, s.out_grads, s.ins, s.outs, s.in_grads, s.ws)
             for dst, tmp in s.adds:
                 dst += tmp
+            if monitor is not None:
+                self._report_backward(s, monitor[0])
+
+    def _report_backward(self, step, callback):
+        """MXNet names a backward node's outputs <node>_backward_output[<i>], one per
+        argument; an argument whose gradient is not needed reports zeros."""
+        n_args = len(step.op.list_arguments())
+        for i, g in enumerate(step.in_grads[:n_args]):
+            if g is None:
+                if step.monitor_zeros is None:      # once, only when monitoring
+                    step.monitor_zeros = [self.xp.zeros(a.shape, dtype=a.dtype)
+                                          for a in step.ins[:n_args]]
+                g = step.monitor_zeros[i]
+            suffix = "" if n_args == 1 else str(i)
+            callback(f"{step.node.name}_backward_output{suffix}", g)
 
     def nbytes(self):
         return sum(int(a.nbytes) for a in self._allocated) + \
@@ -84,6 +132,7 @@ class Plan:
 
 
 def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng):
+    """Turn the graph into forward and backward step lists over preallocated arrays."""
     order = topo_order(symbol._heads)
     aux_ids = aux_variable_ids(order)
     allocated = []
@@ -128,13 +177,16 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
             else:
                 grad[key] = new_buffer(key)
 
-    # Head gradients are the first contribution to their entries.
+    # Head gradients are the first contribution to their entries; an output listed
+    # twice adds its second head gradient. Loss and BlockGrad outputs need none.
     heads, written = [], set()
     for index, (node, i) in enumerate(symbol._heads):
         key = (id(node), i)
-        if key in grad and key not in written:
-            heads.append((index, grad[key], key in accumulate, node.op))
-            written.add(key)
+        if key not in grad:
+            continue
+        heads.append(_Head(index, grad[key], key in written or key in accumulate,
+                           required=not ignores_head_grad(node.op)))
+        written.add(key)
 
     backward_steps = []
     for step in reversed(steps):

@@ -10,10 +10,10 @@ import numpy as np
 
 from .context import array_module
 
-__all__ = ["seed", "generator", "uniform", "normal"]
+__all__ = ["seed", "generator", "executor_seed", "uniform", "normal"]
 
 _DEFAULT_SEED = 0
-_state = {"generator": None}
+_state = {"generator": None, "executor_seeds": None}
 
 
 def seed(seed_state, ctx="all"):
@@ -31,6 +31,18 @@ def seed(seed_state, ctx="all"):
     if seed_state < 0:
         raise ValueError(f"seed_state must be non-negative, received {seed_state}")
     _state["generator"] = np.random.default_rng(int(seed_state))
+    _state["executor_seeds"] = np.random.default_rng([int(seed_state), 1])
+
+
+def executor_seed():
+    """A seed for one executor's generator (Dropout masks).
+
+    Drawn from a stream of its own, so binding executors (here or on a Ray
+    worker) never shifts the numbers initializers draw from `generator()`.
+    """
+    if _state["executor_seeds"] is None:
+        _state["executor_seeds"] = np.random.default_rng([_DEFAULT_SEED, 1])
+    return int(_state["executor_seeds"].integers(0, 2**31 - 1))
 
 
 def generator():

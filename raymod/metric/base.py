@@ -11,6 +11,7 @@ the other gives the same sums as one metric updated on all of it, with the
 same update calls (MXNet's per-update-call metrics, such as MSE or macro F1,
 depend on how the data is split into calls, never on which object got them).
 """
+import functools
 import numpy as np
 
 from ..context import array_module, to_numpy
@@ -75,6 +76,21 @@ def plain_number(x):
     return float(x)
 
 
+_READS = ("reset", "reset_local", "get", "get_global", "get_name_value",
+          "get_global_name_value", "get_state")
+
+
+def _drains_first(method):
+    """Wrap a read or reset so sums still held by remote workers are merged first."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        for link in self.__dict__.get("_remote_links", ()):
+            link.drain()
+        return method(self, *args, **kwargs)
+    wrapper._drains_first = True
+    return wrapper
+
+
 class EvalMetric:
     """Base class of evaluation metrics.
 
@@ -90,6 +106,17 @@ class EvalMetric:
     """
 
     _state_keys = ("sum_metric", "num_inst", "global_sum_metric", "global_num_inst")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _READS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_drains_first", False):
+                setattr(cls, name, _drains_first(method))
+
+    def __getstate__(self):
+        # Links to remote workers stay with the driver's object.
+        return {k: v for k, v in self.__dict__.items() if k != "_remote_links"}
 
     def __init__(self, name, output_names=None, label_names=None, **kwargs):
         self.name = str(name)
@@ -181,6 +208,11 @@ class EvalMetric:
         if set(state) != expected:
             raise ValueError(f"{type(self).__name__}.merge_state: expected keys "
                              f"{sorted(expected)}, received {sorted(state)}")
+
+
+for _name in _READS:
+    setattr(EvalMetric, _name, _drains_first(getattr(EvalMetric, _name)))
+del _name
 
 
 def _pick(arrays, name, what):

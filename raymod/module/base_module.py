@@ -1,0 +1,356 @@
+"""`BaseModule`: the state flags, and fit/score/predict written on the intermediate API.
+
+Every module type (Module, BucketingModule, SequentialModule) inherits these
+loops unchanged; they only call bind, init_params, init_optimizer, forward,
+backward, update, update_metric, get_outputs and get_params.
+"""
+import logging
+import time
+import warnings
+
+import numpy as np
+
+from ..parallel.errors import ModuleStateError
+from .fit_params import FitParams
+
+_UNSET = object()
+
+
+def _as_list(obj):
+    if obj is None:
+        return []
+    return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+
+
+def _call_batch_end(callbacks, epoch, nbatch, eval_metric, local_vars):
+    if not callbacks:
+        return
+    from ..callback import BatchEndParam
+    param = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
+                          locals=local_vars)
+    for callback in _as_list(callbacks):
+        callback(param)
+
+
+def _as_nd(array):
+    """Outputs reach users as rm.nd.NDArray views (asnumpy() works, no copy)."""
+    from ..ndarray import NDArray
+    if isinstance(array, np.ndarray) and not isinstance(array, NDArray):
+        return array.view(NDArray)
+    return array
+
+
+class BaseModule:
+    """The module state machine and the training loops (reference section 2)."""
+
+    def __init__(self, logger=logging):
+        self.logger = logger
+        self.binded = False
+        self.for_training = False
+        self.inputs_need_grad = False
+        self.params_initialized = False
+        self.optimizer_initialized = False
+        self._symbol = None
+        self._total_exec_bytes = 0
+
+    # ------------------------------------------------------------------ state checks
+    def _require(self, bound=False, params=False, optimizer=False, input_grads=False,
+                 call="this call"):
+        if bound and not self.binded:
+            raise ModuleStateError(f"{call} needs a bound module: call bind() first")
+        if params and not self.params_initialized:
+            raise ModuleStateError(f"{call} needs initialized parameters: call init_params() "
+                                   f"or set_params() first")
+        if optimizer and not self.optimizer_initialized:
+            raise ModuleStateError(f"{call} needs an optimizer: call init_optimizer() first")
+        if input_grads and not self.inputs_need_grad:
+            raise ModuleStateError(f"{call} needs input gradients: bind with "
+                                   f"inputs_need_grad=True")
+
+    # ------------------------------------------------------------------ high level API
+    def forward_backward(self, data_batch):
+        self.forward(data_batch, is_train=True)
+        self.backward()
+
+    def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
+              score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
+        """Run `eval_data` through the module and return the metric's (name, value) list."""
+        from .. import metric as metric_mod
+        self._require(bound=True, params=True, call="score")
+        if reset:
+            eval_data.reset()
+        if not isinstance(eval_metric, metric_mod.EvalMetric):
+            eval_metric = metric_mod.create(eval_metric)
+        eval_metric.reset()
+        actual_num_batch = 0
+        nbatch = 0
+        for nbatch, eval_batch in enumerate(eval_data):
+            if num_batch is not None and nbatch == num_batch:
+                break
+            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
+            self.forward(eval_batch, is_train=False)
+            if isinstance(eval_batch, list):
+                self.update_metric(eval_metric, [eb.label for eb in eval_batch],
+                                   pre_sliced=True)
+            else:
+                self.update_metric(eval_metric, eval_batch.label)
+            _call_batch_end(batch_end_callback, epoch, nbatch, eval_metric, locals())
+            actual_num_batch += 1
+        _call_batch_end(score_end_callback, epoch, actual_num_batch, eval_metric, locals())
+        return eval_metric.get_name_value()
+
+    def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
+        """Yield (outputs without the pad rows, nbatch, batch) for each batch."""
+        self._require(bound=True, params=True, call="iter_predict")
+        if reset:
+            eval_data.reset()
+        for nbatch, eval_batch in enumerate(eval_data):
+            if num_batch is not None and nbatch == num_batch:
+                break
+            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
+            self.forward(eval_batch, is_train=False)
+            pad = eval_batch.pad or 0
+            outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
+            yield outputs, nbatch, eval_batch
+
+    def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
+                always_output_list=False, sparse_row_id_fn=None):
+        """Outputs for every batch of `eval_data` (or for one array), pad rows removed."""
+        from ..io import DataBatch
+        self._require(bound=True, params=True, call="predict")
+        if isinstance(eval_data, np.ndarray) or _is_device_array(eval_data):
+            from .. import ndarray as nd
+            if not isinstance(eval_data, nd.NDArray):
+                eval_data = nd.array(eval_data)
+            self.forward(DataBatch([eval_data]))      # is_train=None: quirk Q3
+            return self.get_outputs()[0]
+        if not (hasattr(eval_data, "reset") and hasattr(eval_data, "provide_data")
+                and hasattr(eval_data, "__iter__")):
+            raise ValueError("eval_data must be of type NDArray or DataIter")
+        if reset:
+            eval_data.reset()
+        output_list = []
+        for nbatch, eval_batch in enumerate(eval_data):
+            if num_batch is not None and nbatch == num_batch:
+                break
+            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
+            self.forward(eval_batch, is_train=False)
+            pad = eval_batch.pad or 0
+            output_list.append([_as_nd(np.array(out[0:out.shape[0] - pad]))
+                                for out in self.get_outputs()])
+        if not output_list:
+            return output_list
+        if merge_batches:
+            num_outputs = len(output_list[0])
+            for out in output_list:
+                if len(out) != num_outputs:
+                    raise ValueError("Cannot merge batches, as num of outputs is not the "
+                                     "same in mini-batches. Maybe bucketing is used?")
+            merged = [_as_nd(np.concatenate([out[i] for out in output_list], axis=0))
+                      for i in range(num_outputs)]
+            if num_outputs == 1 and not always_output_list:
+                return merged[0]
+            return merged
+        return output_list
+
+    def fit(self, train_data, eval_data=None, eval_metric=_UNSET, epoch_end_callback=_UNSET,
+            batch_end_callback=_UNSET, kvstore=_UNSET, optimizer=_UNSET,
+            optimizer_params=_UNSET, eval_end_callback=_UNSET,
+            eval_batch_end_callback=_UNSET, initializer=_UNSET, arg_params=_UNSET,
+            aux_params=_UNSET, allow_missing=_UNSET, force_rebind=_UNSET, force_init=_UNSET,
+            begin_epoch=_UNSET, num_epoch=_UNSET, validation_metric=_UNSET, monitor=_UNSET,
+            sparse_row_id_fn=_UNSET, params=None):
+        """Train on `train_data` for `num_epoch` epochs (MXNet's fit, step for step).
+
+        Arguments are MXNet's, with MXNet's defaults (see `FitParams`). They can
+        also come as one `params=FitParams(...)`; a keyword given explicitly
+        overrides the same field of `params`.
+        """
+        given = {k: v for k, v in locals().items()
+                 if k in FitParams.field_names() and v is not _UNSET}
+        if params is None:
+            params = FitParams(**given)
+        elif not isinstance(params, FitParams):
+            raise TypeError(f"params must be a FitParams, received {type(params).__name__}")
+        elif given:
+            params = params.replace(**given)
+        return self._fit(train_data, eval_data, params)
+
+    def _fit(self, train_data, eval_data, p):
+        from .. import metric as metric_mod
+        if p.num_epoch is None:
+            raise ValueError("please specify number of epochs (num_epoch)")
+        self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
+                  for_training=True, force_rebind=p.force_rebind)
+        if p.monitor is not None:
+            self.install_monitor(p.monitor)
+        self.init_params(initializer=p.initializer, arg_params=p.arg_params,
+                         aux_params=p.aux_params, allow_missing=p.allow_missing,
+                         force_init=p.force_init)
+        self.init_optimizer(kvstore=p.kvstore, optimizer=p.optimizer,
+                            optimizer_params=p.optimizer_params)
+        validation_metric = p.validation_metric if p.validation_metric is not None \
+            else p.eval_metric
+        eval_metric = p.eval_metric
+        if not isinstance(eval_metric, metric_mod.EvalMetric):
+            eval_metric = metric_mod.create(eval_metric)
+        for epoch in range(p.begin_epoch, p.num_epoch):
+            self._fit_epoch(train_data, eval_metric, epoch, p)
+            arg_params, aux_params = self.get_params()
+            self.set_params(arg_params, aux_params)
+            for callback in _as_list(p.epoch_end_callback):
+                callback(epoch, self.symbol, arg_params, aux_params)
+            if eval_data is not None:
+                res = self.score(eval_data, validation_metric,
+                                 score_end_callback=p.eval_end_callback,
+                                 batch_end_callback=p.eval_batch_end_callback, epoch=epoch)
+                for name, val in res:
+                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
+            train_data.reset()
+
+    def _fit_epoch(self, train_data, eval_metric, epoch, p):
+        tic = time.time()
+        eval_metric.reset()
+        nbatch = 0
+        data_iter = iter(train_data)
+        end_of_batch = False
+        next_data_batch = next(data_iter)
+        eval_name_vals = []
+        while not end_of_batch:
+            data_batch = next_data_batch
+            if p.monitor is not None:
+                p.monitor.tic()
+            self.forward_backward(data_batch)
+            self.update()
+            if isinstance(data_batch, list):
+                self.update_metric(eval_metric, [db.label for db in data_batch],
+                                   pre_sliced=True)
+            else:
+                self.update_metric(eval_metric, data_batch.label)
+            try:
+                next_data_batch = next(data_iter)
+                self.prepare(next_data_batch, sparse_row_id_fn=p.sparse_row_id_fn)
+            except StopIteration:
+                end_of_batch = True
+            if p.monitor is not None:
+                p.monitor.toc_print()
+            if end_of_batch:
+                eval_name_vals = eval_metric.get_global_name_value()
+            _call_batch_end(p.batch_end_callback, epoch, nbatch, eval_metric, locals())
+            nbatch += 1
+        for name, val in eval_name_vals:
+            self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
+        self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
+
+    # ------------------------------------------------------------------ parameters
+    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
+                   allow_extra=False):
+        self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                         allow_missing=allow_missing, force_init=force_init,
+                         allow_extra=allow_extra)
+
+    def save_params(self, fname):
+        """Write `arg:`/`aux:` parameters in MXNet's .params format (atomically)."""
+        from .. import ndarray as nd
+        arg_params, aux_params = self.get_params()
+        save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+        save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+        nd.save(fname, save_dict)
+
+    def load_params(self, fname):
+        from .. import ndarray as nd
+        loaded = nd.load(fname)
+        if isinstance(loaded, list):
+            if loaded:
+                raise ValueError("Invalid param file " + str(fname) + ": arrays have no names")
+            loaded = {}
+        arg_params, aux_params = {}, {}
+        for key, value in loaded.items():
+            kind, _, name = key.partition(":")
+            if kind == "arg":
+                arg_params[name] = value
+            elif kind == "aux":
+                aux_params[name] = value
+            else:
+                raise ValueError("Invalid param file " + str(fname))
+        self.set_params(arg_params, aux_params)
+
+    def prepare(self, data_batch, sparse_row_id_fn=None):
+        if sparse_row_id_fn is not None:
+            warnings.warn(UserWarning("sparse_row_id_fn is not invoked for BaseModule."))
+
+    def get_states(self, merge_multi_context=True):
+        self._require(bound=True, params=True, call="get_states")
+        if merge_multi_context:
+            raise ModuleStateError("merge_multi_context=True is not supported for get_states")
+        return []
+
+    def set_states(self, states=None, value=None):
+        self._require(bound=True, params=True, call="set_states")
+        if states or value:
+            raise ValueError("this module has no states to set")
+
+    def install_monitor(self, mon):
+        raise NotImplementedError()
+
+    # ------------------------------------------------------------------ abstract
+    @property
+    def symbol(self):
+        return self._symbol
+
+    @property
+    def data_names(self):
+        raise NotImplementedError()
+
+    @property
+    def output_names(self):
+        raise NotImplementedError()
+
+    @property
+    def data_shapes(self):
+        raise NotImplementedError()
+
+    @property
+    def label_shapes(self):
+        raise NotImplementedError()
+
+    @property
+    def output_shapes(self):
+        raise NotImplementedError()
+
+    def get_params(self):
+        raise NotImplementedError()
+
+    def init_params(self, initializer=None, arg_params=None, aux_params=None,
+                    allow_missing=False, force_init=False, allow_extra=False):
+        raise NotImplementedError()
+
+    def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
+             force_rebind=False, shared_module=None, grad_req="write"):
+        raise NotImplementedError()
+
+    def init_optimizer(self, kvstore="local", optimizer="sgd",
+                       optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        raise NotImplementedError()
+
+    def forward(self, data_batch, is_train=None):
+        raise NotImplementedError()
+
+    def backward(self, out_grads=None):
+        raise NotImplementedError()
+
+    def update(self):
+        raise NotImplementedError()
+
+    def get_outputs(self, merge_multi_context=True):
+        raise NotImplementedError()
+
+    def get_input_grads(self, merge_multi_context=True):
+        raise NotImplementedError()
+
+    def update_metric(self, eval_metric, labels, pre_sliced=False):
+        raise NotImplementedError()
+
+
+def _is_device_array(obj):
+    return type(obj).__module__.split(".")[0] == "cupy"

@@ -1,0 +1,6 @@
+"""Devices: DeviceWorker, where workers run, DataParallelExecutorGroup, KVStore.
+
+This is the only layer that may import Ray (lazily, in ray_group and the
+dist kvstore), so the math and the modules stay testable in one process.
+"""
+from .placement import default_placement, set_default_placement  # noqa: F401

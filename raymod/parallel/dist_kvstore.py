@@ -1,0 +1,193 @@
+"""`dist_sync` / `dist_async` KVStores: parameter-server actors holding shards of the keys.
+
+Each server actor owns the keys that hash to it, keeps their master values
+and, once `set_optimizer` is called, their optimizer states. In a step the
+device workers' gradients go to the servers as ObjectRefs; a server sums
+them for its keys (sync) or applies them one by one (async), updates, and
+returns the new values, which every worker copies in. Servers are spread
+over the cluster's nodes.
+"""
+import zlib
+
+import numpy as np
+
+from ..base import MXNetError
+from ..context import to_numpy
+from .runtime import ensure_ray
+
+
+class _ParameterServer:
+    """One shard: master values and optimizer state for the keys it owns."""
+
+    def __init__(self, sync):
+        self._sync = sync
+        self._store = {}
+        self._updater = None
+
+    def init(self, key, value):
+        self._store[key] = np.array(value, copy=True)
+
+    def set_optimizer(self, optimizer):
+        from ..optimizer import get_updater
+        self._updater = get_updater(optimizer)
+
+    def _apply(self, key, grad):
+        stored = self._store[key]
+        if self._updater is not None:
+            self._updater(key, grad, stored)
+        else:
+            stored[...] = grad
+
+    def push(self, key, value):
+        self._apply(key, np.array(value, copy=True))
+
+    def pull(self, keys):
+        return {k: self._store[k] for k in keys}
+
+    def push_pull(self, keys, *grads_per_worker):
+        """Reduce the workers' gradients for `keys`, update, return the new values."""
+        for key in keys:
+            present = [g[key] for g in grads_per_worker if key in g]
+            if not present:
+                continue
+            if self._sync:
+                total = np.array(present[0], copy=True)
+                for g in present[1:]:
+                    total += g
+                self._apply(key, total)
+            else:                       # async: each worker's push is applied on its own
+                for g in present:
+                    self._apply(key, np.array(g, copy=True))
+        return {k: self._store[k] for k in keys}
+
+    def get_states(self, dump_optimizer=False):
+        return None if self._updater is None else self._updater.get_states(dump_optimizer)
+
+    def set_states(self, states):
+        if self._updater is None:
+            raise MXNetError("load optimizer states after set_optimizer")
+        self._updater.set_states(states)
+
+
+class DistKVStore:
+    """MXNet's dist kvstore API over parameter-server actors."""
+
+    def __init__(self, kvstore_type="dist_sync", num_servers=None):
+        if kvstore_type not in ("dist_sync", "dist_async", "dist_device_sync",
+                                "dist_device_async"):
+            raise ValueError(f"unknown dist kvstore type {kvstore_type!r}")
+        ray = ensure_ray()
+        self._ray = ray
+        self._type = kvstore_type
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        num_servers = num_servers or max(1, len(nodes))
+        server_cls = ray.remote(num_cpus=0)(_ParameterServer)
+        self._servers = [server_cls.options(scheduling_strategy="SPREAD").remote(
+            "async" not in kvstore_type) for _ in range(num_servers)]
+        self._keys = {}
+
+    @property
+    def type(self):
+        return self._type
+
+    @property
+    def rank(self):
+        return 0
+
+    @property
+    def num_workers(self):
+        """One driver pushes for all its devices (their gradients are summed first)."""
+        return 1
+
+    def is_capable(self, capability):
+        return capability == "optimizer"
+
+    def _server_of(self, key):
+        index = zlib.crc32(str(key).encode()) % len(self._servers)
+        return self._servers[index]
+
+    def shards(self, names):
+        """[(server, keys)] for the servers owning some of `names`."""
+        groups = {}
+        for name in names:
+            groups.setdefault(id(self._server_of(name)), (self._server_of(name), []))[1].append(name)
+        return list(groups.values())
+
+    def init(self, key, value):
+        keys, values = (key, value) if isinstance(key, (list, tuple)) else ([key], [value])
+        self._ray.get([self._server_of(k).init.remote(k, to_numpy(v))
+                       for k, v in zip(keys, values)])
+        self._keys.update(dict.fromkeys(keys))
+
+    def push(self, key, value, priority=0):
+        keys, values = (key, value) if isinstance(key, (list, tuple)) else ([key], [value])
+        refs = []
+        for k, v in zip(keys, values):
+            parts = v if isinstance(v, (list, tuple)) else [v]
+            total = np.array(to_numpy(parts[0]), copy=True)
+            for p in parts[1:]:
+                total += to_numpy(p)
+            refs.append(self._server_of(k).push.remote(k, total))
+        self._ray.get(refs)
+
+    def pull(self, key, out=None, priority=0, ignore_sparse=True):
+        from ..context import array_module
+        keys, outs = (key, out) if isinstance(key, (list, tuple)) else ([key], [out])
+        for k, o in zip(keys, outs):
+            value = self.value(k)
+            for dst in (o if isinstance(o, (list, tuple)) else [o]):
+                dst[...] = array_module(dst).asarray(value)
+
+    def pushpull(self, key, value, out=None, priority=0):
+        self.push(key, value, priority)
+        self.pull(key, value if out is None else out, priority)
+
+    def broadcast(self, key, value, out):
+        self.init(key, value)
+        self.pull(key, out)
+
+    def value(self, key):
+        return self._ray.get(self._server_of(key).pull.remote([key]))[key]
+
+    def set_optimizer(self, optimizer):
+        self._ray.get([s.set_optimizer.remote(optimizer) for s in self._servers])
+
+    def set_gradient_compression(self, compression_params):
+        raise NotImplementedError("gradient compression is not implemented for dist kvstores")
+
+    def exchange(self, scheduler, key, names, grad_handles):
+        """One step: servers reduce the workers' gradient refs; workers copy the results."""
+        weight_refs = [server.push_pull.remote(keys, *grad_handles)
+                       for server, keys in self.shards(names)]
+        scheduler._in_flight.extend(weight_refs)
+        scheduler._submit("set_weights", key, *weight_refs)
+
+    def save_optimizer_states(self, fname, dump_optimizer=False):
+        """All shards' optimizer states in one file (MXNet refused this for dist stores)."""
+        import json
+        from ..fileio import atomic_write_bytes
+        blobs = self._ray.get([s.get_states.remote(dump_optimizer) for s in self._servers])
+        header = json.dumps([len(b or b"") for b in blobs]).encode()
+        atomic_write_bytes(fname, len(header).to_bytes(8, "little") + header +
+                           b"".join(b or b"" for b in blobs))
+
+    def load_optimizer_states(self, fname):
+        import json
+        with open(fname, "rb") as f:
+            data = f.read()
+        n = int.from_bytes(data[:8], "little")
+        sizes = json.loads(data[8:8 + n])
+        if len(sizes) != len(self._servers):
+            raise MXNetError(f"{fname} holds {len(sizes)} shards, this kvstore has "
+                             f"{len(self._servers)} servers")
+        offset, refs = 8 + n, []
+        for server, size in zip(self._servers, sizes):
+            if size:
+                refs.append(server.set_states.remote(data[offset:offset + size]))
+            offset += size
+        self._ray.get(refs)
+
+    def close(self):
+        for s in self._servers:
+            self._ray.kill(s)
+        self._servers = []

@@ -1,0 +1,165 @@
+"""`DeviceWorker`: one device's executors, optimizer state and metric.
+
+A worker lives in the driver's process or inside a Ray actor; either way it
+is driven through named methods that take and return plain data (shapes,
+dicts of arrays, symbols that pickle as JSON), so nothing about it needs the
+driver's memory. Executors are keyed: a Module's group binds one key, each
+bucket of a BucketingModule another, all sharing the first key's parameter
+and gradient buffers.
+"""
+import copy
+
+import numpy as np
+
+from ..base import MXNetError
+from ..context import to_numpy
+from ..executor import Executor
+
+
+class DeviceWorker:
+    def __init__(self, context, rank=0):
+        self.context = context
+        self.rank = rank
+        self.xp = context.xp
+        self._execs = {}
+        self._root = {}          # key -> the key whose parameters it shares
+        self._updater = None
+
+    # ------------------------------------------------------------------ binding
+    def bind(self, key, symbol, shapes, dtypes, grad_req, shared_key=None, seed=None):
+        """Bind `symbol` under `key`; share parameters with `shared_key`'s executor."""
+        shared = self._execs.get(shared_key) if shared_key is not None else None
+        if shared_key is not None and shared is None:
+            raise MXNetError(f"worker {self.rank}: no executor {shared_key!r} to share with")
+        exe = Executor.simple_bind(symbol, self.context, grad_req=grad_req, type_dict=dtypes,
+                                   shared_exec=shared, shapes=shapes, seed=seed)
+        self._execs[key] = exe
+        self._root[key] = self._root.get(shared_key, shared_key) if shared_key else key
+        return self._describe(exe)
+
+    def reshape(self, key, shapes):
+        """Rebind `key` for new input shapes, keeping its parameter/gradient buffers."""
+        exe = self._exec(key)
+        # MXNet's group reshapes with allow_up_sizing=True: a larger batch gets new
+        # data buffers, parameters and gradients stay the very same arrays.
+        new = exe.reshape(allow_up_sizing=True, **shapes)
+        if exe._monitor is not None:
+            new.set_monitor_callback(*exe._monitor)
+        self._execs[key] = new
+        return self._describe(new)
+
+    def release(self, key):
+        self._execs.pop(key, None)
+        self._root.pop(key, None)
+
+    def _describe(self, exe):
+        return {"output_shapes": [tuple(o.shape) for o in exe.outputs],
+                "output_dtypes": [np.dtype(o.dtype).name for o in exe.outputs],
+                "nbytes": exe.nbytes()}
+
+    def _exec(self, key):
+        try:
+            return self._execs[key]
+        except KeyError:
+            raise MXNetError(f"worker {self.rank}: nothing bound under key {key!r}") from None
+
+    def executor(self, key):
+        """The Executor itself (in-process placement only: it does not cross processes)."""
+        return self._exec(key)
+
+    # ------------------------------------------------------------------ parameters
+    def set_params(self, key, arg_params, aux_params, allow_extra=False):
+        exe = self._exec(key)
+        for name, value in (arg_params or {}).items():
+            if name in exe.arg_dict:
+                self._copy(exe.arg_dict[name], value, name)
+            elif not allow_extra:
+                raise ValueError(f'Find name "{name}" that is not in the arguments')
+        for name, value in (aux_params or {}).items():
+            if name in exe.aux_dict:
+                self._copy(exe.aux_dict[name], value, name)
+            elif not allow_extra:
+                raise ValueError(f'Find name "{name}" that is not in the auxiliary states')
+
+    def get_params(self, key, arg_names, aux_names):
+        """Host copies of the named parameters and aux states."""
+        exe = self._exec(key)
+        return ({n: to_numpy(exe.arg_dict[n]).copy() for n in arg_names},
+                {n: to_numpy(exe.aux_dict[n]).copy() for n in aux_names})
+
+    def _copy(self, dst, value, name="array"):
+        if tuple(value.shape) != tuple(dst.shape):
+            raise ValueError(f"worker {self.rank}: {name!r} expected shape {tuple(dst.shape)}, "
+                             f"received {tuple(value.shape)}")
+        dst[...] = self.xp.asarray(value)
+
+    # ------------------------------------------------------------------ compute
+    def load(self, key, inputs):
+        """Copy input slices (data, labels, states) into the bound arrays."""
+        exe = self._exec(key)
+        for name, value in inputs.items():
+            self._copy(exe.arg_dict[name], value, name)
+
+    def forward(self, key, inputs, is_train):
+        if inputs:
+            self.load(key, inputs)
+        self._exec(key).forward(is_train=is_train)
+
+    def backward(self, key, out_grads=None):
+        exe = self._exec(key)
+        if out_grads is not None:
+            out_grads = [None if g is None else self.xp.asarray(g) for g in out_grads]
+        exe.backward(out_grads)
+
+    def outputs(self, key, host=False):
+        outs = self._exec(key).outputs
+        return [to_numpy(o) for o in outs] if host else list(outs)
+
+    def input_grads(self, key, names, host=False):
+        exe = self._exec(key)
+        grads = [exe.grad_dict[n] for n in names]
+        return [to_numpy(g) for g in grads] if host else grads
+
+    def arrays(self, key, names, host=False):
+        exe = self._exec(key)
+        arrs = [exe.arg_dict[n] for n in names]
+        return [to_numpy(a) for a in arrs] if host else arrs
+
+    def grads(self, key, names, host=False):
+        exe = self._exec(key)
+        out = {n: exe.grad_dict[n] for n in names if n in exe.grad_dict}
+        return {n: to_numpy(g) for n, g in out.items()} if host else out
+
+    def set_grads(self, key, grads):
+        exe = self._exec(key)
+        for name, value in grads.items():
+            self._copy(exe.grad_dict[name], value, name)
+
+    # ------------------------------------------------------------------ optimizer
+    def init_updater(self, optimizer):
+        """Take a private copy of the optimizer; states are keyed by parameter name."""
+        from ..optimizer import get_updater
+        self._updater = get_updater(copy.deepcopy(optimizer))
+
+    def update(self, key, names):
+        """Apply this worker's optimizer to every named parameter that has a gradient."""
+        if self._updater is None:
+            raise MXNetError(f"worker {self.rank}: init_updater before update")
+        exe = self._exec(key)
+        for name in names:
+            grad = exe.grad_dict.get(name)
+            if grad is not None:
+                self._updater(name, grad, exe.arg_dict[name])
+
+    def get_updater_states(self, dump_optimizer=False):
+        if self._updater is None:
+            raise MXNetError(f"worker {self.rank}: no optimizer installed")
+        return self._updater.get_states(dump_optimizer)
+
+    def set_updater_states(self, states):
+        if self._updater is None:
+            raise MXNetError(f"worker {self.rank}: no optimizer installed")
+        self._updater.set_states(states)
+
+    def ping(self):
+        return self.rank
