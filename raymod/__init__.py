@@ -14,6 +14,9 @@ from . import name  # noqa: F401
 from . import attribute  # noqa: F401
 from .executor import Executor  # noqa: F401
 from . import random  # noqa: F401
+from . import io  # noqa: F401
+from . import metric  # noqa: F401
+from . import rnn  # noqa: F401
 from . import ndarray  # noqa: F401
 from . import ndarray as nd  # noqa: F401
 from . import initializer  # noqa: F401

@@ -8,7 +8,7 @@ placement is the explicit choice for debugging and for tests of the math.
 from .worker_group import InProcessWorkerGroup
 
 PLACEMENTS = ("ray", "in_process")
-_default = {"placement": "in_process"}
+_default = {"placement": "ray"}
 
 
 def set_default_placement(placement):
