@@ -1,4 +1,6 @@
 """Devices: `Context`, `cpu(i)`, `gpu(i)` and the array module of each."""
+import threading
+
 import numpy as np
 
 try:  # cupy is the optional `gpu` extra; raymod works without it.
@@ -24,7 +26,7 @@ class Context:
 
     devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned", 5: "cpu_shared"}
     devstr2type = {v: k for k, v in devtype2str.items()}
-    _default_ctx = None
+    _default_ctx = threading.local()      # `with ctx:` scopes are per thread, as MXNet
 
     def __init__(self, device_type, device_id=0):
         if isinstance(device_type, Context):
@@ -62,16 +64,17 @@ class Context:
         return (Context, (self.device_type, self.device_id))
 
     def __enter__(self):
-        self._old_ctx = Context._default_ctx
-        Context._default_ctx = self
+        self._old_ctx = getattr(Context._default_ctx, "value", None)
+        Context._default_ctx.value = self
         return self
 
     def __exit__(self, *exc):
-        Context._default_ctx = self._old_ctx
+        Context._default_ctx.value = self._old_ctx
 
     @classmethod
     def default_ctx(cls):
-        return cls._default_ctx or Context("cpu", 0)
+        """The context of the innermost `with ctx:` block of this thread, else cpu(0)."""
+        return getattr(cls._default_ctx, "value", None) or Context("cpu", 0)
 
 
 def cpu(device_id=0):
@@ -80,6 +83,21 @@ def cpu(device_id=0):
 
 def gpu(device_id=0):
     return Context("gpu", device_id)
+
+
+def cpu_pinned(device_id=0):
+    """MXNet's page-locked host memory context; raymod computes there with numpy."""
+    return Context("cpu_pinned", device_id)
+
+
+def num_gpus():
+    """How many GPUs cupy sees (0 without cupy or a GPU), as mx.context.num_gpus()."""
+    if not CUPY_AVAILABLE:
+        return 0
+    try:
+        return int(_cupy.cuda.runtime.getDeviceCount())
+    except Exception:
+        return 0
 
 
 def current_context():

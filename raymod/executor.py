@@ -103,6 +103,7 @@ class Executor:
         self._xp = xp
         arg_names = symbol.list_arguments()
         aux_names = symbol.list_auxiliary_states()
+        self._arg_names, self._aux_names = arg_names, aux_names   # a graph never changes
         dup = sorted({n for n in arg_names + aux_names if (arg_names + aux_names).count(n) > 1})
         if dup:
             raise MXNetError(f"bind: the symbol has several inputs named {dup}; input "
@@ -207,7 +208,8 @@ class Executor:
         # Gradients and aux states are written in place, also through reshaped views.
         for what, arrays in (("gradient", self.grad_dict), ("auxiliary state", self.aux_dict)):
             for name, arr in arrays.items():
-                if not (arr.flags.c_contiguous and arr.flags.writeable):
+                writeable = getattr(arr.flags, "writeable", True)   # cupy has no flag
+                if not (arr.flags.c_contiguous and writeable):
                     raise MXNetError(f"bind: the {what} array for {name!r} must be a "
                                      f"writeable C-contiguous array")
         given = {n: a.shape for n, a in self.arg_dict.items()}
@@ -227,16 +229,18 @@ class Executor:
     # ------------------------------------------------------------------ properties
     @property
     def arg_arrays(self):
-        return [self.arg_dict[n] for n in self._symbol.list_arguments()]
+        """Argument arrays in list_arguments() order."""
+        return [self.arg_dict[n] for n in self._arg_names]
 
     @property
     def grad_arrays(self):
         """Gradient arrays in list_arguments() order; None where grad_req is 'null'."""
-        return [self.grad_dict.get(n) for n in self._symbol.list_arguments()]
+        return [self.grad_dict.get(n) for n in self._arg_names]
 
     @property
     def aux_arrays(self):
-        return [self.aux_dict[n] for n in self._symbol.list_auxiliary_states()]
+        """Auxiliary state arrays in list_auxiliary_states() order."""
+        return [self.aux_dict[n] for n in self._aux_names]
 
     @property
     def output_dict(self):

@@ -126,8 +126,9 @@ class Plan:
     def describe(self):
         lines = []
         for s in self.steps:
-            lines.append(f"{s.op.op_name} {s.node.name}: in "
-                         f"{[tuple(a.shape) for a in s.ins]} -> out {[tuple(a.shape) for a in s.outs]}")
+            ins = [tuple(a.shape) for a in s.ins]
+            outs = [tuple(a.shape) for a in s.outs]
+            lines.append(f"{s.op.op_name} {s.node.name}: in {ins} -> out {outs}")
         return "\n".join(lines)
 
 

@@ -27,7 +27,11 @@ def almost_equal(a, b, rtol=None, atol=None, equal_nan=False):
 
 
 def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=False):
-    """Raise AssertionError with the worst element, both values and the tolerances."""
+    """Raise AssertionError naming the worst element, both values and the tolerances.
+
+    The error of an element is |a - b| / (atol + rtol * |b|) (MXNet's measure);
+    the arrays must have the same shape (MXNet would broadcast).
+    """
     rtol = 1e-5 if rtol is None else rtol
     atol = 1e-20 if atol is None else atol
     a, b = _as_numpy(a), _as_numpy(b)
@@ -37,21 +41,28 @@ def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=
         return
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     err = np.abs(a64 - b64) / (atol + rtol * np.abs(b64))
+    if equal_nan:
+        err = np.where(np.isnan(a64) & np.isnan(b64), 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
     idx = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
+    bad = int(np.count_nonzero(err > 1))
     raise AssertionError(
-        f"Items are not equal (rtol={rtol}, atol={atol}): error {float(err[idx]):.4g} at "
-        f"{idx}: {names[0]}={a64[idx]!r} {names[1]}={b64[idx]!r}\n"
-        f"{names[0]}:\n{a}\n{names[1]}:\n{b}")
+        f"Error {float(err[idx]):f} exceeds tolerance rtol={rtol:e}, atol={atol:e} "
+        f"({bad} of {err.size} elements). Location of maximum error: {idx}, "
+        f"{names[0]}={a64[idx]!r}, {names[1]}={b64[idx]!r}\n"
+        f" {names[0]}: {a!r}\n {names[1]}: {b!r}")
 
 
 def same_array(array1, array2):
-    """True when both are the same memory (a write to one shows in the other)."""
+    """True when both view the same memory the same way (a write to one shows in the other)."""
     a, b = array1, array2
-    if a.shape != b.shape:
+    if a.shape != b.shape or a.dtype != b.dtype or a.strides != b.strides:
         return False
-    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] \
-        if hasattr(a, "__array_interface__") else a.data.ptr == b.data.ptr
+    if hasattr(a, "__array_interface__") and hasattr(b, "__array_interface__"):
+        return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    if hasattr(a, "data") and hasattr(b, "data") and hasattr(a.data, "ptr"):
+        return a.data.ptr == b.data.ptr
+    return False
 
 
 def _location_dict(sym, location, what="location"):
@@ -179,25 +190,30 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
         expected = dict(zip(sym.list_arguments(), expected))
     if isinstance(grad_req, str):
         grad_req = {k: grad_req for k in expected}
+    elif isinstance(grad_req, (list, tuple)):
+        grad_req = dict(zip(sym.list_arguments(), grad_req, strict=True))
     reqs = {n: grad_req.get(n, "null") for n in sym.list_arguments()}
     exe = _bind(sym, ctx, location, _aux_dict(sym, aux_states), reqs, dtype)
+    # As MXNet, start every gradient buffer at random values: 'write' must overwrite
+    # them and 'add' must add to them.
     rng = np.random.default_rng(0)
     initial = {}
     for name, g in exe.grad_dict.items():
-        if reqs[name] == "add":      # MXNet checks 'add' against random starting values
-            initial[name] = rng.normal(size=g.shape).astype(dtype)
-            g[...] = ctx.xp.asarray(initial[name])
+        initial[name] = rng.normal(size=g.shape).astype(dtype)
+        g[...] = ctx.xp.asarray(initial[name])
     exe.forward(is_train=True)
     if out_grads is not None:
         if isinstance(out_grads, dict):
-            out_grads = [out_grads[k] for k in sym.list_outputs()]
+            out_grads = [out_grads.get(k) for k in sym.list_outputs()]
         out_grads = [None if g is None else ctx.xp.asarray(np.asarray(_as_numpy(g), dtype=dtype))
                      for g in out_grads]
     exe.backward(out_grads)
     for name, exp in expected.items():
         if reqs.get(name, "null") == "null":
             continue
-        want = np.asarray(_as_numpy(exp)) + initial.get(name, 0)
+        want = np.asarray(_as_numpy(exp))
+        if reqs[name] == "add":
+            want = want + initial[name]
         assert_almost_equal(exe.grad_dict[name], want, rtol=rtol, atol=atol,
                             names=(f"BACKWARD_{name}", f"EXPECTED_{name}"), equal_nan=equal_nan)
     return {k: to_numpy(v) for k, v in exe.grad_dict.items()}

@@ -13,15 +13,19 @@ def _split_inputs(symbol, args, kwargs, what):
     arg_names = symbol.list_arguments()
     given = {}
     if args:
+        if kwargs:
+            raise ValueError(f"infer_{what}: give values either positionally or by "
+                             f"keyword, not both")
         if len(args) > len(arg_names):
             raise ValueError(f"infer_{what}: {len(args)} positional values for "
                              f"{len(arg_names)} arguments {arg_names}")
         given.update({n: v for n, v in zip(arg_names, args) if v is not None})
-    inputs = set(symbol.list_inputs())
+    inputs = symbol.list_inputs()
     for name, value in kwargs.items():
         if name not in inputs:
-            raise ValueError(f"infer_{what}: {name!r} is not an input of the symbol; "
-                             f"inputs are {sorted(inputs)}")
+            candidates = "".join(f"\n\t[{i}]{n}" for i, n in enumerate(inputs))
+            raise MXNetError(f"infer_{what}: keyword argument name {name} not found."
+                             f"\nCandidate arguments:{candidates}")
         if value is not None:
             given[name] = value
     return given
@@ -90,7 +94,8 @@ def graph_types(heads, given):
             out_keys = [(id(node), i) for i in range(node.num_outputs)]
             new_ins, new_outs = node.op.infer_type([types.get(k) for k in in_keys],
                                                    [types.get(k) for k in out_keys])
-            for k, new in zip(in_keys + out_keys, list(new_ins) + list(new_outs)):
+            labels = node.op.list_inputs() + [f"output {n}" for n in node.op.list_outputs()]
+            for k, label, new in zip(in_keys + out_keys, labels, list(new_ins) + list(new_outs)):
                 if new is None:
                     continue
                 new = np.dtype(new)
@@ -99,8 +104,8 @@ def graph_types(heads, given):
                     types[k] = new
                     changed = True
                 elif old != new:
-                    raise MXNetError(f"{node.op.op_name} '{node.name}': dtype mismatch: "
-                                     f"expected {new}, received {old}")
+                    raise MXNetError(f"{node.op.op_name} '{node.name}': {label}: expected "
+                                     f"dtype {new}, received {old}")
         if not changed:
             break
     return order, types

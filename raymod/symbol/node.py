@@ -62,6 +62,15 @@ def topo_order(heads):
     return order
 
 
+def copy_graph(heads):
+    """The same graph with fresh Node objects (operators are immutable and shared)."""
+    clones = {}
+    for node in topo_order(heads):
+        clones[id(node)] = Node(node.op, node.name, node.attrs,
+                                [(clones[id(src)], i) for src, i in node.inputs])
+    return [(clones[id(node)], i) for node, i in heads]
+
+
 def aux_variable_ids(order):
     """ids of variables that some op mutates (fed to an auxiliary input slot)."""
     aux = set()

@@ -1,25 +1,31 @@
 """`rm.sym.<Op>(...)` functions, generated from the operator registry."""
-from ..attribute import AttrScope
+from ..attribute import AttrScope, hidden_key, is_meta_key
 from ..name import NameManager
 from ..ops import get_op_class
 from .node import Node
 from .symbol import Symbol
 
-# Keyword arguments MXNet moves to `__key__` node attributes.
-_META_KEYS = ("lr_mult", "wd_mult", "ctx_group", "force_mirroring", "mirror_stage")
-
 
 def call(op_name, *args, name=None, attr=None, hint=None, **kwargs):
-    """Apply operator `op_name` to input symbols, auto-creating missing arguments."""
+    """Apply operator `op_name` to input symbols, auto-creating missing arguments.
+
+    As MXNet: symbols given by keyword are inputs (None means "create it");
+    `__key__` keywords and the hidden keys (`lr_mult`, `ctx_group`, ...) become
+    node attributes; the AttrScope's and `attr`'s plain keys are operator
+    parameters, exactly like keyword arguments.
+    """
     cls = get_op_class(op_name)
     inputs, params, meta = {}, {}, {}
-    for key, value in kwargs.items():
+    scope = AttrScope.current().get(attr)
+    for key, value in list(kwargs.items()) + list(scope.items()):   # attr wins, as MXNet
         if isinstance(value, Symbol):
             inputs[key] = value
-        elif key.startswith("__") and key.endswith("__"):
+            continue
+        if value is None and key not in cls.params:
+            continue                  # an input left to be auto-created
+        key = hidden_key(key)
+        if is_meta_key(key):
             meta[key] = str(value)
-        elif key in _META_KEYS:
-            meta[f"__{key}__"] = str(value)
         else:
             params[key] = value
     for i, a in enumerate(args):
@@ -28,10 +34,9 @@ def call(op_name, *args, name=None, attr=None, hint=None, **kwargs):
                             f"received {type(a).__name__}; pass attributes by keyword")
     if cls.variadic and "num_args" in cls.params:
         params.setdefault("num_args", len(args))
-    node_name = NameManager.current().get(name, hint or cls.op_name.lower())
+    node_name = NameManager.current().get(name, hint or cls.hint or cls.op_name.lower())
     op = cls(node_name=node_name, **params)
-    node_attrs = AttrScope.current().get(attr)
-    node_attrs.update(op.attrs)
+    node_attrs = dict(op.attrs)
     node_attrs.update(meta)
     node = _make_node(op, node_name, node_attrs, args, inputs)
     return Symbol([(node, i) for i in range(node.num_outputs)])
