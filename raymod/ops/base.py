@@ -244,10 +244,14 @@ class Operator:
         return [shape] + list(in_shapes[1:]), [shape]
 
     def infer_type(self, in_types, out_types):
-        """Default: everything shares the first known dtype."""
+        """Default: every input and output shares one dtype (MXNet's ElemwiseType).
+
+        The graph's inference raises, naming this node, when a known dtype
+        differs from the shared one. Operators whose inputs differ (indices,
+        labels of another type, Cast) override this.
+        """
         known = next((t for t in list(in_types) + list(out_types) if t is not None), None)
-        return [known if t is None else t for t in in_types], \
-               [known if t is None else t for t in out_types]
+        return [known] * len(in_types), [known] * len(out_types)
 
     def shape_error(self, what, expected, received):
         self.error(f"{what}: expected shape {expected}, received {received}")

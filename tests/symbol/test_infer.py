@@ -107,9 +107,6 @@ def test_infer_type_uses_the_dtype_attribute():
     assert (a + c).infer_type() == ([np.float64, np.float64], [np.float64], [])
 
 
-@pytest.mark.xfail(strict=True, reason="Operator.infer_type in raymod/ops/base.py keeps each "
-                   "given dtype instead of sharing the first known one, so the graph never "
-                   "sees the conflict (MXNet raises)")
 def test_infer_type_conflict_names_node_and_input():
     with rm.name.NameManager():
         s = rm.sym.Variable("a") + rm.sym.Variable("b")
