@@ -75,7 +75,10 @@ class Activation(Operator):
         gy, x, y = out_grads[0], inputs[0], outputs[0]
         act = self.act_type
         if act == "relu":
-            xp.multiply(gy, y > 0, out=gx)
+            # The mask goes through a buffer of gx's dtype: no bool array or cast per step.
+            mask = ws.buffer("relu_mask", gx.shape, gx.dtype)
+            xp.greater(y, 0, out=mask)
+            xp.multiply(gy, mask, out=gx)
         elif act == "sigmoid":
             xp.subtract(1, y, out=gx)
             gx *= y

@@ -163,6 +163,9 @@ class SoftmaxOutput(Operator):
         gx = in_grads[0]
         if gx is None:
             return
+        if self._plain_class_labels(inputs, outputs):
+            self._backward_class_labels(xp, inputs[1], outputs[0], gx, ws)
+            return
         v3, target, weight = self._prepare(xp, inputs, outputs)
         p = self._groups(outputs[0], v3)
         g = (p - target) * weight[:, None]
@@ -170,6 +173,33 @@ class SoftmaxOutput(Operator):
         gx.reshape(v3)[...] = g.reshape(n, s, c).transpose(0, 2, 1)
         if self.out_grad and out_grads[0] is not None:
             gx *= out_grads[0]
+
+    def _plain_class_labels(self, inputs, outputs):
+        """The common case: one integer class label per row, no smoothing or scaling by head."""
+        return (not self.multi_output and not self.preserve_shape and not self.out_grad
+                and self.smooth_alpha == 0.0 and inputs[1].ndim == 1
+                and tuple(inputs[1].shape) != tuple(outputs[0].shape))
+
+    def _backward_class_labels(self, xp, label, out, gx, ws):
+        """dx = (p - onehot(label)) * scale, in place with per-node buffers (no big temporaries)."""
+        n = out.shape[0]
+        c = out.size // n
+        gx2 = gx.reshape(n, c)
+        xp.copyto(gx2, out.reshape(n, c))
+        k = ws.buffer("label_int", (n,), np.int64)
+        xp.trunc(label, out=ws.buffer("label_trunc", (n,), label.dtype))
+        k[...] = ws.buffer("label_trunc", (n,), label.dtype)
+        rows = ws.saved.get("rows")
+        if rows is None or rows.shape[0] != n:
+            rows = ws.saved["rows"] = xp.arange(n)
+        if int(k.min()) >= 0 and int(k.max()) < c:
+            gx2[rows, k] -= 1.0
+        else:                          # an out-of-range label leaves p (MXNet)
+            ok = (k >= 0) & (k < c)
+            gx2[rows[ok], k[ok]] -= 1.0
+        if self.use_ignore:
+            gx2[k == int(self.ignore_label)] = 0.0
+        gx *= self._scale(xp, label.reshape(-1), (n, c, 1))
 
     def loss(self, xp, inputs, outputs):
         """sum over groups of w * (logsumexp(x) - target . x): its gradient is backward's."""
