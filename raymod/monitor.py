@@ -54,8 +54,14 @@ class Monitor:
         res = []
         queue = sorted(self.queue, key=lambda x: x[1]) if self.sort else self.queue
         for n, k, v in queue:
-            values = np.atleast_1d(to_numpy(v))
-            res.append((n, k, "\t".join(str(x) for x in values.ravel())))
+            # MXNet's text: each stat (a list of stats allowed) followed by a tab;
+            # a scalar prints as a number, anything else as its array.
+            text = ""
+            for value in (v if isinstance(v, list) else [v]):
+                value = to_numpy(value)
+                text += (str(value.reshape(())[()]) if value.size == 1 and value.ndim <= 1
+                         else str(value)) + "\t"
+            res.append((n, k, text))
         self.queue = []
         return res
 

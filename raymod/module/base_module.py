@@ -13,7 +13,17 @@ import numpy as np
 from ..parallel.errors import ModuleStateError
 from .fit_params import FitParams
 
-_UNSET = object()
+class _Unset:
+    """fit's default marker: "not given", so `params=FitParams(...)` can supply the value.
+
+    Its repr says where the real default lives (help(fit) shows it).
+    """
+
+    def __repr__(self):
+        return "<FitParams default>"
+
+
+_UNSET = _Unset()
 
 
 def _as_list(obj):

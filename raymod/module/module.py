@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from ..context import Context, cpu
+from ..context import Context, cpu, to_numpy
 from ..parallel.errors import ModuleStateError
 from ..parallel.executor_group import DataParallelExecutorGroup
 from .base_module import BaseModule, _as_nd
@@ -179,28 +179,25 @@ class Module(BaseModule):
         self._require(bound=True, call="init_params")
         from ..initializer import InitDesc
         attrs = self._symbol.attr_dict()
-
-        def fill(name, arr, cache):
-            if cache is not None:
-                if name in cache:
-                    src = cache[name]
-                    if src is not arr:
-                        if tuple(src.shape) != arr.shape:
-                            raise ValueError(f"init_params: {name!r} has shape "
-                                             f"{tuple(src.shape)}, the module expects {arr.shape}")
-                        arr[...] = np.asarray(src).astype(arr.dtype)
-                    return
+        work = [(name, arr, arg_params) for name, arr in sorted(self._arg_params.items())]
+        work += [(name, arr, aux_params) for name, arr in sorted(self._aux_params.items())]
+        # Check every given value first, so a bad call leaves the parameters untouched.
+        for name, arr, cache in work:
+            if cache is None:
+                continue
+            if name not in cache:
                 if not allow_missing:
                     raise RuntimeError(f"{name} is not presented")
-                if initializer is not None:
-                    initializer(InitDesc(name, attrs.get(name)), arr)
-                return
-            initializer(InitDesc(name, attrs.get(name)), arr)
-
-        for name, arr in sorted(self._arg_params.items()):
-            fill(name, arr, arg_params)
-        for name, arr in sorted(self._aux_params.items()):
-            fill(name, arr, aux_params)
+            elif tuple(cache[name].shape) != arr.shape:
+                raise ValueError(f"init_params: {name!r} has shape {tuple(cache[name].shape)}, "
+                                 f"the module expects {arr.shape}")
+        for name, arr, cache in work:
+            if cache is not None and name in cache:
+                if cache[name] is not arr:
+                    arr[...] = to_numpy(cache[name]).astype(arr.dtype, copy=False)
+            elif initializer is not None:
+                initializer(InitDesc(name, attrs.get(name)), arr)
+            # else: no value and no initializer (set_params(arg, None)): keep the value
         self.params_initialized = True
         self._params_dirty = False
         self._exec_group.set_params(self._arg_params, self._aux_params, allow_extra=allow_extra)
@@ -258,23 +255,29 @@ class Module(BaseModule):
         if shared_group is None:
             from ..parallel.placement import create_worker_group
             workers = create_worker_group(self._context, self._placement)
-        self.for_training = for_training
-        self.inputs_need_grad = inputs_need_grad
-        self._grad_req = grad_req
-        self._exec_group = DataParallelExecutorGroup(
+        group = DataParallelExecutorGroup(
             self._symbol, self._context, self._work_load_list, data_shapes, label_shapes,
             self._param_names, for_training, inputs_need_grad, shared_group,
             logger=self.logger, fixed_param_names=self._fixed_param_names, grad_req=grad_req,
             state_names=self._state_names, workers=workers)
+        if shared_module is None and self.params_initialized:
+            try:     # re-bind or Module.load: the kept values go to the new executors
+                group.set_params(self._arg_params, self._aux_params)
+            except BaseException:
+                group.release()      # a failed bind leaves no executors (or actors) behind
+                raise
+        # Only a successful bind changes the module's state.
+        self.for_training = for_training
+        self.inputs_need_grad = inputs_need_grad
+        self._grad_req = grad_req
+        self._exec_group = group
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
-        self._total_exec_bytes = self._exec_group._total_exec_bytes
+        self._total_exec_bytes = group._total_exec_bytes
         if shared_module is not None:
             self.params_initialized = True
             self._arg_params = shared_module._arg_params
             self._aux_params = shared_module._aux_params
-        elif self.params_initialized:
-            self._exec_group.set_params(self._arg_params, self._aux_params)
-        else:
+        elif not self.params_initialized:
             self._arg_params, self._aux_params = self._zero_master_params()
         if shared_module is not None and shared_module.optimizer_initialized:
             self.borrow_optimizer(shared_module)
@@ -403,18 +406,30 @@ class Module(BaseModule):
 
     def _reshape_for(self, data_batch, new_shapes):
         from ..io import DataDesc
-        batch = data_batch[0] if isinstance(data_batch, list) else data_batch
-        if getattr(batch, "provide_data", None):
-            new_dshape = batch.provide_data
+        if isinstance(data_batch, list):
+            # Pre-sliced batches: each one's provide_data is one device's share, so the
+            # new descriptors are the whole batch (len(list) x each batch's rows).
+            new_dshape = [DataDesc(d.name, s, d.dtype, d.layout)
+                          for d, s in zip(self._data_shapes, new_shapes)]
+            label = getattr(data_batch[0], "label", None)
+            new_lshape = None
+            if label and self._label_shapes:
+                new_lshape = [DataDesc(desc.name, (len(data_batch) * a.shape[0],) + a.shape[1:],
+                                       desc.dtype, desc.layout)
+                              for desc, a in zip(self._label_shapes, label)]
+            self.reshape(new_dshape, new_lshape)
+            return
+        if getattr(data_batch, "provide_data", None):
+            new_dshape = data_batch.provide_data
         else:
             new_dshape = [DataDesc(d.name, s, d.dtype, d.layout)
                           for d, s in zip(self._data_shapes, new_shapes)]
         new_lshape = None
-        if getattr(batch, "provide_label", None):
-            new_lshape = batch.provide_label
-        elif getattr(batch, "label", None) and self._label_shapes:
+        if getattr(data_batch, "provide_label", None):
+            new_lshape = data_batch.provide_label
+        elif getattr(data_batch, "label", None) and self._label_shapes:
             new_lshape = [DataDesc(l.name, tuple(a.shape), l.dtype, l.layout)
-                          for l, a in zip(self._label_shapes, batch.label)]
+                          for l, a in zip(self._label_shapes, data_batch.label)]
         self.reshape(new_dshape, new_lshape)
 
     def backward(self, out_grads=None):

@@ -77,7 +77,9 @@ class DataParallelExecutorGroup:
             if len(shared_group.contexts) < len(self.contexts):
                 raise ValueError("shared_group has fewer devices than this group")
             self._workers = shared_group._workers
-            self._shared_key = shared_group._root_key
+            # Share with that group's executors, as MXNet (shared_group.execs[i]); their
+            # parameters are the root's arrays, so the parameters are shared either way.
+            self._shared_key = shared_group._key
             self._root_key = shared_group._root_key
             self._owns_workers = False
         else:
@@ -108,7 +110,14 @@ class DataParallelExecutorGroup:
 
     def _call(self, method, *args, per_worker=None):
         if self._scheduler is None:
-            return self._workers.call(method, *args, per_worker=per_worker)
+            n = len(self.contexts)
+            if n == len(self._workers):
+                return self._workers.call(method, *args, per_worker=per_worker)
+            # A group sharing a bigger group's workers (shared_module on more devices)
+            # runs on the first n of them, as MXNet uses shared_group.execs[:n].
+            extra = per_worker or [()] * n
+            return self._workers.wait([self._workers.submit_one(r, method, *args, *extra[r])
+                                       for r in range(n)])
         return self._scheduler.call(method, *args, per_worker=per_worker)
 
     # ------------------------------------------------------------------ binding
@@ -380,7 +389,7 @@ class DataParallelExecutorGroup:
     @property
     def execs(self):
         self._require_in_process("execs")
-        return [w.executor(self._key) for w in self._workers.workers]
+        return [w.executor(self._key) for w in self._workers.workers[:len(self.contexts)]]
 
     def _per_arg(self, source, names):
         return [[getattr(e, source).get(n) for e in self.execs] for n in names]
