@@ -92,12 +92,16 @@ class SGD(_MomentumOptimizer):
         momentum = self.momentum if self.momentum > 0 else 0.0
         xp = array_module(weight)
         g, t = self._buffers(weight, 2)
-        self._scaled_grad(weight, grad, g)
+        if self._kernel_clip() is None:
+            xp.multiply(grad, self.rescale_grad * lr, out=g)     # one pass: lr * rescale * grad
+        else:
+            self._scaled_grad(weight, grad, g)
+            g *= lr
         state *= momentum
-        xp.multiply(weight, lr * wd, out=t)
-        state -= t
-        g *= lr
         state -= g
+        if wd:                  # two more passes only when there is weight decay
+            xp.multiply(weight, lr * wd, out=t)
+            state -= t
         weight += state
 
 
