@@ -97,6 +97,11 @@ def _init_data(data, allow_empty, default_name):
         if isinstance(value, NDArray):
             out[name] = value
             continue
+        if isinstance(value, np.ndarray) and value.dtype == np.float32:
+            # Already what MXNet would convert to: read it in place instead of
+            # holding a second copy of the data set (MXNet copies here).
+            out[name] = value.view(NDArray)
+            continue
         try:
             out[name] = array(value)  # numpy and lists become float32, as in MXNet
         except TypeError as err:

@@ -337,3 +337,15 @@ def test_prefetching_iter_close_and_garbage_collection():
     assert ref() is None and not thread.is_alive()
     after = {t for t in threading.enumerate() if t.name.startswith("PrefetchingIter")}
     assert after <= before
+
+
+def test_ndarrayiter_reads_float32_numpy_input_without_a_copy():
+    """A float32 data set is not held twice (raymod deviation: MXNet copies)."""
+    import numpy as np
+    from raymod.io import NDArrayIter
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    it = NDArrayIter(x, batch_size=2)
+    assert np.shares_memory(it.data[0][1], x)
+    x64 = x.astype(np.float64)
+    it64 = NDArrayIter(x64, batch_size=2)
+    assert it64.data[0][1].dtype == np.float32 and not np.shares_memory(it64.data[0][1], x64)
