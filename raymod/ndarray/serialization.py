@@ -27,13 +27,12 @@ import io
 import math
 import os
 import struct
-import tempfile
-from contextlib import contextmanager
 
 import numpy as np
 
 from ..base import DTYPE_TO_FLAG, FLAG_TO_DTYPE, MXNetError
 from ..context import to_numpy
+from ..fileio import atomic_write
 from .ndarray import NDArray
 
 LIST_MAGIC = 0x112          # kMXAPINDArrayListMagic
@@ -134,41 +133,6 @@ def _write_record(f, arr):
     f.write(struct.pack("<iii", 1, 0, _type_flag(arr.dtype, "array")))
     if arr.size:
         f.write(arr.reshape(-1).view(np.uint8).data)
-
-
-def _process_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _process_umask()
-
-
-@contextmanager
-def atomic_write(fname):
-    """A binary file that appears under `fname` only once fully written and synced.
-
-    Writes a temporary file in the same directory and renames it into place,
-    so readers and crashes never see half a file.
-    """
-    fname = os.fspath(fname)
-    directory = os.path.dirname(os.path.abspath(fname))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(fname) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, fname)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------------- reading

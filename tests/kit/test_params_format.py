@@ -5,6 +5,8 @@ The fixture files in tests/fixtures/mxnet/ were written by mxnet==1.9.1
 """
 import importlib.util
 import os
+
+from raymod import fileio
 import pickle
 import struct
 
@@ -251,7 +253,14 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
 def test_saved_file_has_the_usual_permissions(tmp_path):
     path = tmp_path / "p.params"
     nd.save(path, [nd.ones(1)])
-    assert os.stat(path).st_mode & 0o777 == 0o666 & ~serialization._UMASK
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~fileio._UMASK
+
+
+def test_symbol_and_states_files_have_the_usual_permissions_too(tmp_path):
+    import raymod as rm
+    path = tmp_path / "net-symbol.json"
+    rm.sym.Variable("data").save(str(path))
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~fileio._UMASK
 
 
 def test_load_record_reads_one_bare_record():
