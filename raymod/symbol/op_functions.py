@@ -28,10 +28,7 @@ def call(op_name, *args, name=None, attr=None, hint=None, **kwargs):
             meta[key] = str(value)
         else:
             params[key] = value
-    for i, a in enumerate(args):
-        if not isinstance(a, Symbol):
-            raise TypeError(f"{cls.op_name}: positional argument {i} must be a Symbol, "
-                            f"received {type(a).__name__}; pass attributes by keyword")
+    args = _positional_params(cls, args, params)
     if cls.variadic and "num_args" in cls.params:
         params.setdefault("num_args", len(args))
     node_name = NameManager.current().get(name, hint or cls.hint or cls.op_name.lower())
@@ -40,6 +37,27 @@ def call(op_name, *args, name=None, attr=None, hint=None, **kwargs):
     node_attrs.update(meta)
     node = _make_node(op, node_name, node_attrs, args, inputs)
     return Symbol([(node, i) for i in range(node.num_outputs)])
+
+
+def _positional_params(cls, args, params):
+    """MXNet's generated signatures take inputs, then attributes in declared order:
+    `Dropout(data, 0.5)` is p=0.5, `zeros((2, 3))` is shape=(2, 3)."""
+    n_symbols = 0
+    while n_symbols < len(args) and isinstance(args[n_symbols], Symbol):
+        n_symbols += 1
+    rest = args[n_symbols:]
+    declared = [k for k in cls.params if k != "num_args"]
+    if len(rest) > len(declared):
+        raise TypeError(f"{cls.op_name}: {len(rest)} positional attribute value(s) "
+                        f"{list(rest)!r} for attributes {declared}")
+    for key, value in zip(declared, rest):
+        if isinstance(value, Symbol):
+            raise TypeError(f"{cls.op_name}: positional Symbol after attribute values; "
+                            f"pass inputs first")
+        if key in params:
+            raise TypeError(f"{cls.op_name}: attribute {key!r} given by position and keyword")
+        params[key] = value
+    return args[:n_symbols]
 
 
 def _make_node(op, node_name, node_attrs, args, named):
@@ -72,9 +90,15 @@ def _auto_variable(op, node_name, node_attrs, input_name):
     return Node(None, f"{node_name}_{input_name}", attrs)
 
 
+# MXNet's Python wrappers that call an internal op name their nodes after it.
+_WRAPPER_HINTS = {"zeros": "_zeros", "ones": "_ones"}
+
+
 def make_function(public_name, op_name):
+    hint = _WRAPPER_HINTS.get(public_name, public_name.lower())
+
     def op_function(*args, name=None, attr=None, **kwargs):
-        return call(op_name, *args, name=name, attr=attr, hint=public_name.lower(), **kwargs)
+        return call(op_name, *args, name=name, attr=attr, hint=hint, **kwargs)
     cls = get_op_class(op_name)
     op_function.__name__ = public_name
     op_function.__qualname__ = public_name

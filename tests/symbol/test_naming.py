@@ -177,9 +177,21 @@ def test_python_operators_reject_other_types():
             a + bad
 
 
-def test_positional_arguments_must_be_symbols():
-    with pytest.raises(TypeError, match="positional argument 1 must be a Symbol"):
-        rm.sym.FullyConnected(rm.sym.Variable("a"), 3)
+def test_positional_values_after_the_inputs_are_attributes_in_declared_order():
+    a = rm.sym.Variable("a")
+    assert rm.sym.FullyConnected(a, 3, name="fc").attr_dict()["fc"]["num_hidden"] == "3"
+    assert rm.sym.Dropout(a, 0.25, name="d").attr_dict()["d"]["p"] == "0.25"
+    with pytest.raises(TypeError, match="given by position and keyword"):
+        rm.sym.FullyConnected(a, 3, num_hidden=4)
+    with pytest.raises(TypeError, match="positional Symbol after attribute values"):
+        rm.sym.Dropout(a, 0.5, a)
+
+
+def test_zeros_and_ones_are_named_as_mxnet_internal_ops():
+    with rm.name.NameManager():
+        z = rm.sym.zeros((2, 3))
+        o = rm.sym.ones(shape=(2, 3))
+    assert z.name == "_zeros0" and o.name == "_ones0"
 
 
 def test_bad_inputs_name_the_op():
