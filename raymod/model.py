@@ -16,23 +16,37 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
     logging.info('Saved checkpoint to "%s"', param_name)
 
 
-def load_params(prefix, epoch):
-    """(arg_params, aux_params) from `prefix-%04d.params`."""
+def split_params(fname, strict):
+    """(arg_params, aux_params) from an `arg:`/`aux:` .params file.
+
+    strict: other prefixes raise (Module.load_params); otherwise they are
+    skipped (mx.model.load_params).
+    """
     from . import ndarray as nd
-    fname = f"{prefix}-{epoch:04d}.params"
     save_dict = nd.load(fname)
     arg_params, aux_params = {}, {}
     if not save_dict:
-        logging.warning("Params file '%s' is empty", fname)
         return arg_params, aux_params
     if not isinstance(save_dict, dict):
-        raise ValueError(f"{fname}: expected named arrays (arg:/aux:), found an unnamed list")
+        raise ValueError(f"Invalid param file {fname}: expected named arrays (arg:/aux:), "
+                         f"found an unnamed list")
     for key, value in save_dict.items():
         kind, _, name = key.partition(":")
         if kind == "arg":
             arg_params[name] = value
         elif kind == "aux":
             aux_params[name] = value
+        elif strict:
+            raise ValueError(f"Invalid param file {fname}: key {key!r} is neither arg: nor aux:")
+    return arg_params, aux_params
+
+
+def load_params(prefix, epoch):
+    """(arg_params, aux_params) from `prefix-%04d.params`."""
+    fname = f"{prefix}-{epoch:04d}.params"
+    arg_params, aux_params = split_params(fname, strict=False)
+    if not arg_params and not aux_params:
+        logging.warning("Params file '%s' is empty", fname)
     return arg_params, aux_params
 
 

@@ -268,21 +268,8 @@ class BaseModule:
         nd.save(fname, save_dict)
 
     def load_params(self, fname):
-        from .. import ndarray as nd
-        loaded = nd.load(fname)
-        if isinstance(loaded, list):
-            if loaded:
-                raise ValueError("Invalid param file " + str(fname) + ": arrays have no names")
-            loaded = {}
-        arg_params, aux_params = {}, {}
-        for key, value in loaded.items():
-            kind, _, name = key.partition(":")
-            if kind == "arg":
-                arg_params[name] = value
-            elif kind == "aux":
-                aux_params[name] = value
-            else:
-                raise ValueError("Invalid param file " + str(fname))
+        from ..model import split_params
+        arg_params, aux_params = split_params(fname, strict=True)
         self.set_params(arg_params, aux_params)
 
     def prepare(self, data_batch, sparse_row_id_fn=None):
