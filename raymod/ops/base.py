@@ -148,10 +148,10 @@ class Workspace:
     def buffer(self, key, shape, dtype):
         """A buffer of this shape and dtype, allocated once and reused while they hold."""
         buf = self._buffers.get(key)
-        shape = tuple(int(d) for d in shape)
-        if buf is None or buf.shape != shape or buf.dtype != np.dtype(dtype):
-            buf = self.xp.empty(shape, dtype=dtype)
-            self._buffers[key] = buf
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf          # the steady state: no conversion, no allocation
+        buf = self.xp.empty(tuple(int(d) for d in shape), dtype=dtype)
+        self._buffers[key] = buf
         return buf
 
     def nbytes(self):
