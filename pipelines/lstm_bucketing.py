@@ -1,0 +1,116 @@
+"""Train a character-level LSTM language model with BucketingModule; report perplexity.
+
+    python pipelines/lstm_bucketing.py                       # the email package's source
+    python pipelines/lstm_bucketing.py --package json --epochs 5 --num-hidden 128
+    python pipelines/lstm_bucketing.py --placement in_process --max-lines 500
+
+The text is the Python standard library's own source (the .py files of one
+package, found next to `<package>.__file__`), so every machine has it. Each
+non-blank line is a sentence of characters; BucketSentenceIter groups lines
+by length into buckets, and each bucket is one executor of the same
+2-layer LSTM, all sharing one set of weights. Perplexity (per character) is
+logged for the training and validation lines after every epoch.
+"""
+import argparse
+import glob
+import importlib
+import logging
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import raymod as rm  # noqa: E402
+
+PAD = 0          # padding id, ignored by the loss and the perplexity
+
+
+def source_lines(package, max_lines, seed):
+    """Non-blank lines of `package`'s .py files, shuffled, at most `max_lines`."""
+    module = importlib.import_module(package)
+    directory = os.path.dirname(module.__file__)
+    lines = []
+    for path in sorted(glob.glob(os.path.join(directory, "*.py"))):
+        with open(path, encoding="utf-8") as f:
+            lines.extend(line.rstrip() for line in f if line.strip())
+    if not lines:
+        raise SystemExit(f"no source lines found under {directory}")
+    order = np.random.default_rng(seed).permutation(len(lines))
+    return [lines[i] for i in order[:max_lines]]
+
+
+def lstm_sym_gen(vocab_size, num_embed, num_hidden, num_layers):
+    """sym_gen(seq_len) -> (symbol, data_names, label_names): MXNet's bucketing LSTM LM."""
+    def sym_gen(seq_len):
+        data = rm.sym.Variable("data")
+        label = rm.sym.Variable("softmax_label")
+        embed = rm.sym.Embedding(data=data, input_dim=vocab_size, output_dim=num_embed,
+                                 name="embed")
+        stack = rm.rnn.SequentialRNNCell()
+        for i in range(num_layers):
+            stack.add(rm.rnn.LSTMCell(num_hidden=num_hidden, prefix=f"lstm_l{i}_"))
+        outputs, _ = stack.unroll(seq_len, inputs=embed, merge_outputs=True)
+        pred = rm.sym.Reshape(outputs, shape=(-1, num_hidden))
+        pred = rm.sym.FullyConnected(data=pred, num_hidden=vocab_size, name="pred")
+        label = rm.sym.Reshape(label, shape=(-1,))
+        pred = rm.sym.SoftmaxOutput(data=pred, label=label, name="softmax",
+                                    use_ignore=True, ignore_label=PAD)
+        return pred, ("data",), ("softmax_label",)
+    return sym_gen
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--package", default="email", help="stdlib package whose source is the text")
+    p.add_argument("--max-lines", type=int, default=2000, help="lines of text to use")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--buckets", type=int, nargs="+", default=[20, 40, 60, 80])
+    p.add_argument("--num-embed", type=int, default=32)
+    p.add_argument("--num-hidden", type=int, default=64)
+    p.add_argument("--num-layers", type=int, default=2)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--contexts", type=int, default=1, help="number of CPU device workers")
+    p.add_argument("--placement", choices=["ray", "in_process"], default="ray")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rm.random.seed(args.seed)
+    lines = source_lines(args.package, args.max_lines, args.seed)
+    n_val = max(args.batch_size, int(len(lines) * args.val_fraction))
+    chars = [list(line) for line in lines]
+    encoded, vocab = rm.rnn.encode_sentences(chars, invalid_label=PAD, invalid_key="\n",
+                                             start_label=1)
+    train = rm.rnn.BucketSentenceIter(encoded[n_val:], args.batch_size, buckets=args.buckets,
+                                      invalid_label=PAD)
+    val = rm.rnn.BucketSentenceIter(encoded[:n_val], args.batch_size, buckets=args.buckets,
+                                    invalid_label=PAD)
+    print(f"{len(lines)} lines of {args.package}'s source, {len(vocab)} symbols; "
+          f"buckets {train.buckets}, {len(train.idx)} train / {len(val.idx)} val batches")
+    contexts = [rm.cpu(i) for i in range(args.contexts)]
+    mod = rm.mod.BucketingModule(
+        lstm_sym_gen(len(vocab), args.num_embed, args.num_hidden, args.num_layers),
+        default_bucket_key=train.default_bucket_key, context=contexts,
+        placement=args.placement)
+    mod.fit(train, eval_data=val, eval_metric=rm.metric.Perplexity(ignore_label=PAD),
+            num_epoch=args.epochs, optimizer="adam",
+            optimizer_params={"learning_rate": args.lr, "clip_gradient": 5.0},
+            initializer=rm.init.Xavier(factor_type="in", magnitude=2.34),
+            kvstore="device",
+            batch_end_callback=rm.callback.Speedometer(args.batch_size, frequent=20))
+    ((_, ppl),) = mod.score(val, rm.metric.Perplexity(ignore_label=PAD))
+    memory = mod.bucket_memory()
+    print(f"validation perplexity {ppl:.2f} after {args.epochs} epochs; bytes per bucket: "
+          + ", ".join(f"{k}: {memory[k] / 1e6:.2f} MB" for k in sorted(memory)))
+    return ppl
+
+
+if __name__ == "__main__":
+    main()
