@@ -96,7 +96,7 @@ class Executor:
     """
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write",
-                 aux_states=None, shared_exec=None, seed=None):
+                 aux_states=None, shared_exec=None, seed=None, memory_pool=None):
         self._symbol = symbol
         self._ctx = ctx or current_context()
         xp = self._ctx.xp
@@ -132,17 +132,20 @@ class Executor:
         self._seed = int(seed)
         self._plan = compile_plan(symbol, self.arg_dict, self.aux_dict, self.grad_dict,
                                   self._grad_req, self._entry_shapes, self._entry_types,
-                                  xp, xp.random.default_rng(self._seed))
+                                  xp, xp.random.default_rng(self._seed), pool=memory_pool)
         self.outputs = self._plan.outputs
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def simple_bind(cls, symbol, ctx=None, grad_req="write", type_dict=None,
-                    shared_exec=None, shapes=None, seed=None):
+                    shared_exec=None, shapes=None, seed=None, share_memory=False):
         """Allocate every argument, gradient and aux array from `shapes`, then bind.
 
         `seed` seeds the executor's generator (Dropout masks); by default one
-        is drawn from `raymod.random.executor_seed()`.
+        is drawn from `raymod.random.executor_seed()`. With `share_memory`,
+        intermediate buffers are views of `shared_exec`'s where they fit (MXNet's
+        shared memory pool): only for executors that never run interleaved with
+        it, such as the buckets of one module.
         """
         ctx = ctx or current_context()
         xp = ctx.xp
@@ -185,7 +188,9 @@ class Executor:
                  if reqs[n] != "null"}
         aux = {n: alloc(n, shared.aux_dict if shared else {})
                for n in symbol.list_auxiliary_states()}
-        exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux, seed=seed)
+        pool = shared._plan.buffers if (shared is not None and share_memory) else None
+        exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux, seed=seed,
+                  memory_pool=pool)
         exe._owned = owned
         return exe
 
@@ -376,8 +381,10 @@ class Executor:
             if kind == "arg" and name in self.grad_dict:
                 new["grad"][name] = _view_or_new(self._xp, self.grad_dict[name], shape,
                                                  allow_up_sizing, name, owned)
+        # The reshaped executor replaces this one: it may reuse its intermediate memory.
         exe = Executor(self._symbol, self._ctx, new["arg"], args_grad=new["grad"],
-                       grad_req=dict(self._grad_req), aux_states=new["aux"], seed=self._seed)
+                       grad_req=dict(self._grad_req), aux_states=new["aux"], seed=self._seed,
+                       memory_pool=self._plan.buffers)
         exe._owned = owned
         return exe
 

@@ -49,8 +49,9 @@ class _Head:
 
 
 class Plan:
-    def __init__(self, xp, steps, backward_steps, outputs, heads, allocated):
+    def __init__(self, xp, steps, backward_steps, outputs, heads, allocated, named=None):
         self.xp = xp
+        self.buffers = named or {}     # name -> buffer, the pool a sharing executor reuses
         self.steps = steps
         self.backward_steps = backward_steps
         self.outputs = outputs
@@ -132,15 +133,31 @@ class Plan:
         return "\n".join(lines)
 
 
-def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng):
-    """Turn the graph into forward and backward step lists over preallocated arrays."""
+def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng,
+                 pool=None):
+    """Turn the graph into forward and backward step lists over preallocated arrays.
+
+    pool: {buffer name: array} of another executor's plan (a bucket sharing the
+    default bucket's memory). An op output, or a gradient buffer that is
+    written before it is read in every backward, becomes a view of the pool's
+    buffer of the same name when that one is large enough, as MXNet's shared
+    memory pool; buffers that must stay zero are always this plan's own.
+    """
     order = topo_order(symbol._heads)
     aux_ids = aux_variable_ids(order)
-    allocated = []
+    allocated, named = [], {}
 
-    def new_buffer(key):
-        arr = xp.zeros(shapes[key], dtype=types.get(key) or np.float32)
-        allocated.append(arr)
+    def new_buffer(key, name, shareable=True):
+        shape, dtype = shapes[key], np.dtype(types.get(key) or np.float32)
+        src = pool.get(name) if (pool and shareable) else None
+        size = int(np.prod(shape))
+        if src is not None and src.dtype == dtype and src.size >= size:
+            arr = src.reshape(-1)[:size].reshape(shape)
+        else:
+            arr = xp.zeros(shape, dtype=dtype)
+            allocated.append(arr)
+        if shareable:
+            named[name] = arr
         return arr
 
     # Values: variables are the bound arrays; op outputs get buffers once, here.
@@ -152,7 +169,8 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
             value[(id(node), 0)] = (aux_dict if is_aux else arg_dict)[node.name]
             needs[(id(node), 0)] = not is_aux and grad_req[node.name] != "null"
             continue
-        outs = [new_buffer((id(node), i)) for i in range(node.num_outputs)]
+        names = node.output_names()
+        outs = [new_buffer((id(node), i), names[i]) for i in range(node.num_outputs)]
         for i, arr in enumerate(outs):
             value[(id(node), i)] = arr
         aux_slots = set(node.aux_input_slots())
@@ -164,8 +182,40 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
         for i in range(node.num_outputs):
             needs[(id(node), i)] = nb
 
+    accumulate = {(id(n), 0) for n in order
+                  if n.is_variable and needs[(id(n), 0)] and grad_req[n.name] == "add"}
+
+    # Who writes each gradient: head gradients first; an output listed twice adds
+    # its second head gradient. Loss and BlockGrad outputs need none.
+    head_plan, written = [], set()
+    for index, (node, i) in enumerate(symbol._heads):
+        key = (id(node), i)
+        if not needs[key]:
+            continue
+        head_plan.append((index, key, key in written or key in accumulate,
+                          not ignores_head_grad(node.op)))
+        written.add(key)
+    # Then consumers, in backward order: the first writes in place, later ones add.
+    routes = []
+    for step in reversed(steps):
+        node = step.node
+        if not node_needs[id(node)]:
+            continue
+        aux_slots = set(node.aux_input_slots())
+        route = []
+        for slot, (src, i) in enumerate(node.inputs):
+            key = (id(src), i)
+            if slot in aux_slots or not needs[key]:
+                route.append((None, key))
+            elif key in written or key in accumulate:
+                route.append(("add", key))
+            else:
+                route.append(("write", key))
+                written.add(key)
+        routes.append((step, route))
+
     # Gradient buffers: an argument's grad array, or one buffer per op output.
-    grad, accumulate = {}, set()
+    grad = {}
     for node in order:
         for i in range(node.num_outputs):
             key = (id(node), i)
@@ -173,45 +223,28 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
                 continue
             if node.is_variable:
                 grad[key] = grad_dict[node.name]
-                if grad_req[node.name] == "add":
-                    accumulate.add(key)
-            else:
-                grad[key] = new_buffer(key)
-
-    # Head gradients are the first contribution to their entries; an output listed
-    # twice adds its second head gradient. Loss and BlockGrad outputs need none.
-    heads, written = [], set()
-    for index, (node, i) in enumerate(symbol._heads):
-        key = (id(node), i)
-        if key not in grad:
-            continue
-        heads.append(_Head(index, grad[key], key in written or key in accumulate,
-                           required=not ignores_head_grad(node.op)))
-        written.add(key)
+            else:   # one nobody writes must stay zero: never a view of shared memory
+                grad[key] = new_buffer(key, "grad:" + node.output_names()[i],
+                                       shareable=key in written)
+    heads = [_Head(index, grad[key], add, required=required)
+             for index, key, add, required in head_plan]
 
     backward_steps = []
-    for step in reversed(steps):
-        node = step.node
-        if not node_needs[id(node)]:
-            continue
-        aux_slots = set(node.aux_input_slots())
+    for step, route in routes:
         in_grads, adds = [], []
-        for slot, (src, i) in enumerate(node.inputs):
-            key = (id(src), i)
-            if slot in aux_slots or not needs[key]:
+        for slot, (how, key) in enumerate(route):
+            if how is None:
                 in_grads.append(None)
-            elif key in written or key in accumulate:
-                tmp = xp.zeros(shapes[key], dtype=types.get(key) or np.float32)
-                allocated.append(tmp)
+            elif how == "add":
+                tmp = new_buffer(key, f"tmp:{step.node.name}:{slot}")
                 in_grads.append(tmp)
                 adds.append((grad[key], tmp))
             else:
                 in_grads.append(grad[key])
-                written.add(key)
         step.in_grads = in_grads
         step.adds = tuple(adds)
-        step.out_grads = [grad[(id(node), i)] for i in range(node.num_outputs)]
+        step.out_grads = [grad[(id(step.node), i)] for i in range(step.node.num_outputs)]
         backward_steps.append(step)
 
     outputs = [value[(id(n), i)] for n, i in symbol._heads]
-    return Plan(xp, steps, backward_steps, outputs, heads, allocated)
+    return Plan(xp, steps, backward_steps, outputs, heads, allocated, named)

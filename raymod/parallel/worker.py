@@ -32,8 +32,10 @@ class DeviceWorker(ChainStepsMixin):
         shared = self._execs.get(shared_key) if shared_key is not None else None
         if shared_key is not None and shared is None:
             raise MXNetError(f"worker {self.rank}: no executor {shared_key!r} to share with")
+        # Executors bound on one worker never run interleaved: buckets share memory.
         exe = Executor.simple_bind(symbol, self.context, grad_req=grad_req, type_dict=dtypes,
-                                   shared_exec=shared, shapes=shapes, seed=seed)
+                                   shared_exec=shared, shapes=shapes, seed=seed,
+                                   share_memory=shared is not None)
         self._execs[key] = exe
         self._root[key] = self._root.get(shared_key, shared_key) if shared_key else key
         return self._describe(exe)
