@@ -14,6 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import numpy as np  # noqa: E402
+
 import raymod as rm  # noqa: E402
 from data import load_digits_split, load_mnist_split  # noqa: E402
 
@@ -46,6 +48,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rm.random.seed(args.seed)
+    np.random.seed(args.seed)     # NDArrayIter shuffles with numpy's global RNG, as MXNet
     if args.mnist:
         (x_train, y_train), (x_val, y_val) = load_mnist_split(args.mnist)
     else:

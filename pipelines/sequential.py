@@ -20,6 +20,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np  # noqa: E402
+
 import raymod as rm  # noqa: E402
 from data import load_digits_split  # noqa: E402
 
@@ -51,6 +53,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rm.random.seed(args.seed)
+    np.random.seed(args.seed)     # NDArrayIter shuffles with numpy's global RNG, as MXNet
     (x_train, y_train), (x_val, y_val) = load_digits_split(seed=args.seed)
     train = rm.io.NDArrayIter(x_train, y_train, batch_size=args.batch_size, shuffle=True)
     val = rm.io.NDArrayIter(x_val, y_val, batch_size=args.batch_size)
