@@ -3,4 +3,5 @@
 This is the only layer that may import Ray (lazily, in ray_group and the
 dist kvstore), so the math and the modules stay testable in one process.
 """
-from .placement import default_placement, set_default_placement  # noqa: F401
+from .placement import (  # noqa: F401
+    default_placement, set_cpu_worker_threads, set_default_placement, set_placement_timeout)

@@ -7,6 +7,7 @@ them for its keys (sync) or applies them one by one (async), updates, and
 returns the new values, which every worker copies in. Servers are spread
 over the cluster's nodes.
 """
+import weakref
 import zlib
 
 import numpy as np
@@ -63,6 +64,11 @@ class _ParameterServer:
     def get_states(self, dump_optimizer=False):
         return None if self._updater is None else self._updater.get_states(dump_optimizer)
 
+    def node_id(self):
+        """The Ray node this shard runs on (servers are spread over the nodes)."""
+        import ray
+        return ray.get_runtime_context().get_node_id()
+
     def set_states(self, states):
         if self._updater is None:
             raise MXNetError("load optimizer states after set_optimizer")
@@ -79,12 +85,18 @@ class DistKVStore:
         ray = ensure_ray()
         self._ray = ray
         self._type = kvstore_type
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         num_servers = num_servers or max(1, len(nodes))
         server_cls = ray.remote(num_cpus=0)(_ParameterServer)
-        self._servers = [server_cls.options(scheduling_strategy="SPREAD").remote(
-            "async" not in kvstore_type) for _ in range(num_servers)]
+        # Server i on node i (mod the node count), pinned: Ray's SPREAD, and even
+        # soft node affinity, left zero-CPU servers on one node in tests.
+        self._servers = [server_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            nodes[i % len(nodes)], soft=False) if nodes else "SPREAD").remote(
+            "async" not in kvstore_type) for i in range(num_servers)]
         self._keys = {}
+        # The servers go with the store (on del, at exit), like a module's workers.
+        self._finalizer = weakref.finalize(self, _kill, ray, list(self._servers))
 
     @property
     def type(self):
@@ -188,6 +200,16 @@ class DistKVStore:
         self._ray.get(refs)
 
     def close(self):
-        for s in self._servers:
-            self._ray.kill(s)
+        """Stop the parameter servers (idempotent; also done when the store is collected)."""
+        self._finalizer()
         self._servers = []
+
+
+def _kill(ray, servers):
+    if not ray.is_initialized():
+        return
+    for server in servers:
+        try:
+            ray.kill(server)
+        except Exception:  # noqa: BLE001 - already dead
+            pass

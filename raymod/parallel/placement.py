@@ -8,7 +8,7 @@ placement is the explicit choice for debugging and for tests of the math.
 from .worker_group import InProcessWorkerGroup
 
 PLACEMENTS = ("ray", "in_process")
-_default = {"placement": "ray"}
+_default = {"placement": "ray", "placement_timeout_s": None, "cpu_threads": None}
 
 
 def set_default_placement(placement):
@@ -22,11 +22,38 @@ def default_placement():
     return _default["placement"]
 
 
+def set_placement_timeout(seconds):
+    """How long Ray placement may take before a module's bind fails (None: 60 s).
+
+    Returns the previous setting, so a caller can put it back.
+    """
+    if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
+        raise ValueError(f"placement timeout must be a positive number of seconds or None, "
+                         f"received {seconds!r}")
+    previous, _default["placement_timeout_s"] = _default["placement_timeout_s"], seconds
+    return previous
+
+
+def set_cpu_worker_threads(threads):
+    """Cores and BLAS threads of each Ray CPU worker made from now on.
+
+    None (the default) shares the cluster's cores out among a module's CPU
+    workers. Returns the previous setting.
+    """
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        raise ValueError(f"CPU worker threads must be a positive int or None, "
+                         f"received {threads!r}")
+    previous, _default["cpu_threads"] = _default["cpu_threads"], threads
+    return previous
+
+
 def create_worker_group(contexts, placement=None):
+    """The worker group for `contexts`: Ray actors or workers in this process."""
     placement = placement or _default["placement"]
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, received {placement!r}")
     if placement == "in_process":
         return InProcessWorkerGroup(contexts)
     from .ray_group import RayWorkerGroup
-    return RayWorkerGroup(contexts)
+    return RayWorkerGroup(contexts, placement_timeout_s=_default["placement_timeout_s"],
+                          cpu_threads=_default["cpu_threads"])

@@ -8,7 +8,10 @@ another. `wait` is the single place results are fetched, and it turns a
 failed or dead actor into one `WorkerError` naming the device and the call.
 """
 import logging
+import math
 import os
+import re
+import time
 import weakref
 
 from ..base import MXNetError
@@ -19,6 +22,12 @@ from .worker_group import WorkerGroup
 from .worker_steps import WorkerStepsMixin
 
 PLACEMENT_TIMEOUT_S = 60.0
+_WORKER_MEMORY = 64 * 1024**2   # a worker's bundle when no core is free
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SETTLE_S = 5.0                  # how long a failure waits for the rest of its batch
+_RECENT_RELEASE_S = 5.0          # a group released this recently may still look busy ...
+_RELEASE_SETTLE_S = 1.5          # ... for up to this long
+_last_release = [float("-inf")]
 
 
 class WorkerError(MXNetError):
@@ -35,6 +44,10 @@ class _WorkerActor(WorkerStepsMixin, DeviceWorker):
     def pid(self):
         return os.getpid()
 
+    def node_id(self):
+        import ray
+        return ray.get_runtime_context().get_node_id()
+
 
 def _limit_threads(n):
     try:
@@ -44,65 +57,155 @@ def _limit_threads(n):
     threadpool_limits(n)
 
 
-def _bundles(contexts, total_cpus, free_cpus):
+def _wanted_cpus(contexts, node_cpus, cpu_threads=None):
+    """(cores each worker should get, BLAS threads of a CPU worker).
+
+    A GPU worker takes one core. CPU workers share the cluster's cores evenly,
+    as many each as still lets every one of them fit on some node: on nodes
+    of 8 and 4 cores, two CPU workers get 4 each (6 each would not fit).
+    """
+    node_cpus = [int(c) for c in node_cpus if c >= 1] or [1]
+    n_gpu = sum(ctx.device_type == "gpu" for ctx in contexts)
+    n_cpu = len(contexts) - n_gpu
+    threads = cpu_threads or max(1, (sum(node_cpus) - n_gpu) // max(1, n_cpu))
+    while cpu_threads is None and threads > 1 and \
+            sum(c // threads for c in node_cpus) < n_cpu:
+        threads -= 1
+    return [1.0 if ctx.device_type == "gpu" else float(threads) for ctx in contexts], threads
+
+
+def _free_cpus(ray, needed):
+    """Free cores. Right after a group was removed (a module deleted a moment ago) Ray
+    reports its cores as free only at its next resource report: wait for that, briefly,
+    rather than ask for too little and pack the new workers onto fewer cores."""
+    recent = time.monotonic() - _last_release[0] < _RECENT_RELEASE_S
+    deadline = time.monotonic() + (_RELEASE_SETTLE_S if recent else 0.0)
+    while True:
+        free = ray.available_resources().get("CPU", 0)
+        if free >= needed or time.monotonic() >= deadline:
+            return free
+        time.sleep(0.02)
+
+
+def _bundles(contexts, node_cpus, free_cpus, cpu_threads=None):
     """One bundle per device and the BLAS threads of each CPU worker.
 
-    CPU workers divide the node's cores among them. When other workers hold
-    some (a second module alive beside the first), the new ones ask only for
-    what is free, so both can run (sharing cores) rather than wait forever.
+    A GPU worker asks for its GPU and a core, a CPU worker for its share of
+    the cores. When other workers hold cores (a second module alive beside
+    the first), the new ones ask for a share of what is free, and for no core
+    at all when none is free (a bundle of memory alone still places the
+    gang), so both modules run, sharing cores, rather than wait forever.
     """
-    n = max(1, len(contexts))
-    threads = max(1, int(total_cpus) // n)
-    ask = float(threads)
-    if ask * n > free_cpus:
-        ask = max(0.001, round(free_cpus / n, 3) - 0.001)
+    wants, threads = _wanted_cpus(contexts, node_cpus, cpu_threads)
+    scale = min(1.0, max(0.0, free_cpus) / sum(wants)) if wants else 1.0
+    if scale < 1.0:
         logging.getLogger(__name__).info(
-            "raymod: %d CPU(s) free for %d device workers; they will share cores",
-            free_cpus, n)
-    bundles = [{"CPU": 1, "GPU": 1} if ctx.device_type == "gpu" else {"CPU": ask}
-               for ctx in contexts]
+            "raymod: %.4g CPU(s) free for %d device workers; they will share cores",
+            free_cpus, len(contexts))
+    bundles = []
+    for ctx, want in zip(contexts, wants):
+        bundle = {"GPU": 1} if ctx.device_type == "gpu" else {}
+        cpus = math.floor(want * scale * 1e4) / 1e4      # Ray counts in 1e-4 units
+        if cpus > 0:
+            bundle["CPU"] = cpus
+        elif not bundle:
+            bundle["memory"] = _WORKER_MEMORY
+        bundles.append(bundle)
     return bundles, threads
 
 
+def _resource_summary(resources):
+    """CPU, GPU and memory of a Ray resource dict, without placement-group bookkeeping."""
+    keep = {k: v for k, v in resources.items()
+            if "_group_" not in k and not k.startswith(("node:", "bundle_group"))}
+    keep.setdefault("CPU", 0.0)
+    keep.setdefault("GPU", 0.0)
+    return ", ".join(f"{k}={_fmt(keep[k], k)}" for k in sorted(keep))
+
+
+def _fmt(value, key):
+    if "memory" in key:
+        return f"{value / 1024**3:.2f}GiB"
+    return f"{value:g}"
+
+
 class RayWorkerGroup(WorkerGroup):
+    """One `DeviceWorker` actor per context, gang-placed in one placement group.
+
+    Parameters
+    ----------
+    contexts : list of Context
+    placement_timeout_s : float, optional
+        How long to wait for the placement group before failing with a
+        message listing what was asked and what the cluster has
+        (default `PLACEMENT_TIMEOUT_S`).
+    cpu_threads : int, optional
+        Cores (and BLAS threads) of each CPU worker; default: the cluster's
+        cores shared out among them.
+    """
+
     in_process = False
 
-    def __init__(self, contexts, placement_timeout_s=PLACEMENT_TIMEOUT_S):
+    def __init__(self, contexts, placement_timeout_s=None, cpu_threads=None):
         super().__init__(contexts)
+        if cpu_threads is not None and not (isinstance(cpu_threads, int) and cpu_threads >= 1):
+            raise ValueError(f"cpu_threads must be a positive int or None, "
+                             f"received {cpu_threads!r}")
+        timeout = PLACEMENT_TIMEOUT_S if placement_timeout_s is None else placement_timeout_s
+        if not timeout > 0:
+            raise ValueError(f"placement_timeout_s must be a positive number of seconds, "
+                             f"received {placement_timeout_s!r}")
         ray = ensure_ray()
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         self._ray = ray
-        bundles, threads = _bundles(self.contexts, ray.cluster_resources().get("CPU", 1),
-                                    ray.available_resources().get("CPU", 0))
+        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+        wants = _wanted_cpus(self.contexts, node_cpus, cpu_threads)[0]
+        bundles, threads = _bundles(self.contexts, node_cpus, _free_cpus(ray, sum(wants)),
+                                    cpu_threads)
         self._pg = placement_group(bundles, strategy="PACK")
         try:
-            ray.get(self._pg.ready(), timeout=placement_timeout_s)
+            ray.get(self._pg.ready(), timeout=timeout)
         except ray.exceptions.GetTimeoutError:
             remove_placement_group(self._pg)
             raise WorkerError(
-                f"could not place {len(bundles)} device workers within "
-                f"{placement_timeout_s:.0f} s: asked for bundles {bundles}, the cluster has "
-                f"{ray.cluster_resources()} ({ray.available_resources()} available)") from None
+                f"could not place {len(bundles)} device workers for "
+                f"{[str(c) for c in self.contexts]} within {timeout:g} s: asked for "
+                f"bundles {bundles} (strategy PACK); the cluster has "
+                f"{_resource_summary(ray.cluster_resources())}, of which "
+                f"{_resource_summary(ray.available_resources())} are free") from None
         actor_cls = ray.remote(_WorkerActor)
         self.actors = []
         for rank, (ctx, bundle) in enumerate(zip(self.contexts, bundles)):
             strategy = PlacementGroupSchedulingStrategy(placement_group=self._pg,
                                                         placement_group_bundle_index=rank)
             self.actors.append(actor_cls.options(
-                num_cpus=bundle["CPU"], num_gpus=bundle.get("GPU", 0),
+                num_cpus=bundle.get("CPU", 0), num_gpus=bundle.get("GPU", 0),
                 scheduling_strategy=strategy, max_restarts=0, max_task_retries=0,
             ).remote(ctx, rank, threads if ctx.device_type != "gpu" else 1))
         self._handles = {}
-        self._closed = False
+        self._closed = None          # why the group was shut down, once it is
         self.scheduler = StepScheduler(self)
         self._finalizer = weakref.finalize(self, _release, ray, list(self.actors), self._pg)
         self.wait([a.ping.remote() for a in self.actors])
 
     def submit_one(self, rank, method, *args, **kwargs):
+        if self._closed is not None:
+            if method == "release":          # the executors went with the actors
+                return None
+            raise WorkerError(f"the device workers for {[str(c) for c in self.contexts]} "
+                              f"were shut down ({self._closed}); cannot run {method}(). "
+                              f"Bind the module again for new workers.")
         ref = getattr(self.actors[rank], method).remote(*args, **kwargs)
-        self._handles[ref] = (rank, method)
+        self._handles[ref] = (rank, method, None)
         return ref
+
+    def annotate(self, handles, note):
+        """Attach `note` (e.g. which batch) to the calls behind `handles`, for errors."""
+        for h in handles:
+            if h in self._handles:
+                rank, method, _ = self._handles[h]
+                self._handles[h] = (rank, method, note)
 
     def submit(self, method, *args, per_worker=None, **kwargs):
         # Large arguments sent to every worker go through the object store once.
@@ -118,50 +221,103 @@ class RayWorkerGroup(WorkerGroup):
         return self.wait([handle])[0]
 
     def wait(self, handles):
+        """Results of `handles` in order; one WorkerError for the first that failed."""
         ray = self._ray
+        handles = list(handles)
+        refs = [h for h in handles if h is not None]
         try:
-            return ray.get(list(handles))
+            results = iter(ray.get(refs))
+            return [None if h is None else next(results) for h in handles]
         except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as err:
-            raise self._describe_failure(handles, err) from None
+            error, died = self._describe_failure(refs, err)
+            if died:
+                # A dead actor leaves the gang useless: free the others and the bundles.
+                self._shut(str(error).split("\n", 1)[0])
+            raise error from None
         finally:
-            for h in handles:
+            for h in refs:
                 self._handles.pop(h, None)
 
     def _describe_failure(self, handles, err):
+        """(WorkerError naming the device, the call and the batch; whether an actor died).
+
+        Waits (briefly) for every call of the batch, so the first failure in
+        submission order is the one reported and the errors of calls that
+        failed only because of it (an exchange fed by a failed step) are
+        consumed here instead of being logged by Ray as unhandled.
+        """
         ray = self._ray
+        ray.wait(handles, num_returns=len(handles), timeout=_SETTLE_S)
+        first = None
         for h in handles:
             try:
                 ray.get(h, timeout=0)
             except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
-                rank, method = self._handles.get(h, (None, "?"))
-                where = f"{self.contexts[rank]} (worker {rank})" if rank is not None else "?"
-                if isinstance(e, ray.exceptions.RayActorError):
-                    return WorkerError(f"device worker {where} died during {method}(): "
-                                       f"{type(e).__name__}: {e}")
-                return WorkerError(f"device worker {where} failed in {method}():\n{e}")
-            except Exception:  # noqa: BLE001 - still running or other: keep looking
+                if first is None:
+                    first = (h, e)
+            except Exception:  # noqa: BLE001 - still running: not the one to report
                 continue
-        return WorkerError(f"a device worker failed: {err}")
+        if first is None:
+            died = isinstance(err, ray.exceptions.RayActorError)
+            return WorkerError(f"a device worker failed: {err}"), died
+        h, e = first
+        rank, method, note = self._handles.get(h, (None, "?", None))
+        where = f"{self.contexts[rank]} (worker {rank})" if rank is not None else "?"
+        during = f"{method}()" + (f" of {note}" if note else "")
+        if isinstance(e, ray.exceptions.RayActorError):
+            return WorkerError(f"device worker {where} died during {during}: "
+                               f"{type(e).__name__}: {e}"), True
+        return WorkerError(f"device worker {where} failed in {during}:\n"
+                           f"{_worker_traceback(e)}"), False
 
     def put(self, value):
         return self._ray.put(value)
 
     def pids(self):
+        """The operating-system process id of each worker, in rank order."""
         return self.wait([a.pid.remote() for a in self.actors])
 
-    def shutdown(self):
-        if not self._closed:
-            self._closed = True
+    def node_ids(self):
+        """The Ray node id each worker runs on, in rank order."""
+        return self.wait([a.node_id.remote() for a in self.actors])
+
+    def _shut(self, reason):
+        if self._closed is None:
+            self._closed = reason
             self._finalizer()
+
+    def shutdown(self):
+        self._shut("shut down by its owner")
+
+
+def _worker_traceback(error):
+    """Ray's text of a worker exception, as a plain Python traceback.
+
+    Ray heads it with `ray::Class.method() (pid=..., ip=...)` in terminal
+    colours and drops the `Traceback` line; keep the header (it says which
+    process), restore the line, and drop colour codes and caret-only lines.
+    """
+    lines = [line for line in _ANSI.sub("", str(error)).splitlines()
+             if line.strip(" ^")]
+    if not lines:
+        return ""
+    return "\n".join(lines[:1] + ["Traceback (most recent call last):"] + lines[1:])
 
 
 def _is_large(value, threshold=1 << 16):
+    """Whether `value` (an array, or a dict/list of them) is worth an object-store put."""
+    return _nbytes(value) >= threshold
+
+
+def _nbytes(value):
     nbytes = getattr(value, "nbytes", None)
     if nbytes is not None:
-        return nbytes >= threshold
+        return nbytes
     if isinstance(value, dict):
-        return sum(getattr(v, "nbytes", 0) for v in value.values()) >= threshold
-    return False
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return 0
 
 
 def _release(ray, actors, pg):
@@ -169,6 +325,7 @@ def _release(ray, actors, pg):
     if not ray.is_initialized():
         return
     from ray.util.placement_group import remove_placement_group
+    _last_release[0] = time.monotonic()
     for actor in actors:
         try:
             ray.kill(actor)

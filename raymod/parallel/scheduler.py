@@ -13,12 +13,22 @@ How the optimizer step is taken depends on the kvstore:
   optimizer to its master copy and publishes the weights with one `ray.put`;
 - `dist_*`: the parameter-server actors reduce and update their shards.
 
+Batches whose step needs nothing from other workers (no kvstore, inference,
+score) are held and sent several at a time, one `steps` call and one object
+store put per worker: on a small machine Ray's cost per call and per put
+(about a millisecond of CPU each) would otherwise take cores from the math.
+
 Results are fetched only when the user needs a value; every fetch also waits
 on what was submitted before it, so a worker's failure surfaces there.
 """
 import weakref
 
-_MAX_IN_FLIGHT = 64      # bound on unchecked handles kept between fetches
+import numpy as np
+
+_MAX_IN_FLIGHT = 16             # unchecked calls kept before waiting on the oldest
+_COALESCE_BATCHES = 8           # batches held for one `steps` call, at most ...
+_COALESCE_BYTES = 8 * 1024**2   # ... and input bytes per worker
+_ALONE = ("exchange", "driver", "dist")    # update modes that need the other workers
 
 
 class StepScheduler:
@@ -29,13 +39,17 @@ class StepScheduler:
         # module that goes out of scope frees its actors without waiting for gc.
         self.workers = weakref.proxy(workers)
         self._record = None
+        self._held = []          # complete records waiting to go as one `steps` call
+        self._hold_limit = 1     # batches per `steps` call: 1 after a wait, doubling to the cap
         self._in_flight = []
         self._metric_links = {}
+        self._forwards = 0       # forward calls so far, to say which batch failed
+        self._note = None
 
     def _open(self, key, fresh=False):
-        """The deferred record for executor `key`, flushing one for another key."""
+        """The deferred record for executor `key`, retiring one for another key."""
         if self._record is not None and (fresh or self._record["key"] != key):
-            self.flush()
+            self._retire()
         if self._record is None:
             self._record = {"key": key}
         return self._record
@@ -43,7 +57,10 @@ class StepScheduler:
     # ------------------------------------------------------------------ deferral
     def forward(self, key, per_device, is_train):
         record = self._open(key, fresh=True)
-        record["inputs"] = [self._ship(i) for i in per_device]
+        self._forwards += 1
+        record["batch"] = self._forwards
+        # Copies: the batch may be a view of a buffer its iterator refills.
+        record["inputs"] = [{n: np.array(a) for n, a in i.items()} for i in per_device]
         record["is_train"] = is_train
 
     def backward(self, key, per_device_grads):
@@ -52,7 +69,8 @@ class StepScheduler:
             self.flush()
             self._submit("backward", key, per_worker=[(g,) for g in per_device_grads])
             return
-        record["backward"] = per_device_grads
+        record["backward"] = [None if g is None else [None if a is None else np.array(a)
+                                                      for a in g] for g in per_device_grads]
 
     def update(self, key, names, kvstore, update_on_kvstore):
         record = self._open(key)
@@ -69,7 +87,8 @@ class StepScheduler:
         record = self._open(key)
         if "metric" in record:
             record = self._open(key, fresh=True)
-        record["metric"] = (metric, per_device_labels)
+        record["metric"] = (metric, [[np.array(a) for a in labels]
+                                     for labels in per_device_labels])
         link.dirty = True
 
     def call(self, method, *args, per_worker=None):
@@ -95,42 +114,109 @@ class StepScheduler:
 
     def _submit(self, method, *args, per_worker=None):
         handles = self.workers.submit(method, *args, per_worker=per_worker)
-        self._in_flight.extend(handles)
-        if len(self._in_flight) > _MAX_IN_FLIGHT:
-            self.workers.wait(self._in_flight)
-            self._in_flight = []
+        self._track(handles)
         return handles
 
+    def _track(self, handles):
+        """Keep `handles` to check later; past the bound, wait on the oldest ones.
+
+        Waiting on just the excess keeps the workers' queues full and steady
+        (waiting on half of them at once stalled a worker now and then).
+        """
+        if self._note:
+            self.workers.annotate(handles, self._note)
+        self._in_flight.extend(handles)
+        excess = len(self._in_flight) - _MAX_IN_FLIGHT
+        if excess > 0:
+            older, self._in_flight = self._in_flight[:excess], self._in_flight[excess:]
+            try:
+                self.workers.wait(older)
+            except BaseException:
+                self._in_flight = []     # one error per failure: the rest went with it
+                raise
+
     def flush(self):
-        """Send the deferred step, if any."""
+        """Send everything deferred: the open record and the held batches."""
+        self._retire()
+        self._send_held()
+
+    def _retire(self):
+        """The open record is complete: hold it to go with the next batches, or send it."""
         record, self._record = self._record, None
         if not record:
             return
-        key = record["key"]
-        update = record.get("update")
-        mode, kvstore, names = update if update else (None, None, None)
-        metric = record.get("metric")
-        per_worker = []
-        for rank in range(len(self.workers)):
-            kwargs = {}
-            if "inputs" in record:
-                kwargs["backward"] = "backward" in record
-                kwargs["out_grads"] = record["backward"][rank] if "backward" in record else None
-            if mode == "local_workers":
-                kwargs["update"] = names
-            elif mode is not None:
-                kwargs["return_grads"] = names
-            if metric is not None:
-                kwargs["metric"] = metric[0] + (metric[1][rank],)
-            per_worker.append(kwargs)
+        mode = record["update"][0] if "update" in record else None
+        if "inputs" not in record or mode in _ALONE:
+            self._send_held()
+            self._send(record)
+            return
+        if self._held and self._held[0]["key"] != record["key"]:
+            self._send_held()
+        self._held.append(record)
+        held_bytes = sum(a.nbytes for r in self._held for a in r["inputs"][0].values())
+        if len(self._held) >= self._hold_limit or held_bytes >= _COALESCE_BYTES:
+            self._send_held()
+            # The workers are idle after a wait: feed them at once, then in larger calls.
+            self._hold_limit = min(_COALESCE_BATCHES, 2 * self._hold_limit)
+
+    def _send_held(self):
+        """The held batches, as one `steps` call per worker with one put of their inputs."""
+        held, self._held = self._held, []
+        if len(held) <= 1:
+            if held:
+                self._send(held[0])
+            return
+        first, last = held[0]["batch"], held[-1]["batch"]
+        self._note = f"batches {first}-{last} (counting this module's forward calls)"
+        try:
+            handles = []
+            for rank in range(len(self.workers)):
+                plans = [(r["is_train"], self._step_kwargs(r, rank)) for r in held]
+                inputs = self._ship([r["inputs"][rank] for r in held])
+                handles.append(self.workers.submit_one(rank, "steps", held[0]["key"], inputs,
+                                                       plans, first))
+            self._track(handles)
+        finally:
+            self._note = None
+
+    def _send(self, record):
+        """One record as one fused call per worker (plus the exchange its update needs)."""
+        self._note = f"batch {record['batch']} (counting this module's forward calls)" \
+            if "batch" in record else None
+        try:
+            self._send_record(record)
+        finally:
+            self._note = None
+
+    @staticmethod
+    def _step_kwargs(record, rank):
+        kwargs = {}
+        mode, _, names = record.get("update") or (None, None, None)
         if "inputs" in record:
-            handles = [self.workers.submit_one(rank, "step", key, record["inputs"][rank],
+            kwargs["backward"] = "backward" in record
+            kwargs["out_grads"] = record["backward"][rank] if "backward" in record else None
+        if mode == "local_workers":
+            kwargs["update"] = names
+        elif mode is not None:
+            kwargs["return_grads"] = names
+        if "metric" in record:
+            metric, labels = record["metric"]
+            kwargs["metric"] = metric + (labels[rank],)
+        return kwargs
+
+    def _send_record(self, record):
+        key = record["key"]
+        mode, kvstore, names = record.get("update") or (None, None, None)
+        per_worker = [self._step_kwargs(record, rank) for rank in range(len(self.workers))]
+        if "inputs" in record:
+            handles = [self.workers.submit_one(rank, "step", key,
+                                               self._ship(record["inputs"][rank]),
                                                record["is_train"], **kw)
                        for rank, kw in enumerate(per_worker)]
         else:
             handles = [self.workers.submit_one(rank, "apply", key, **kw)
                        for rank, kw in enumerate(per_worker)]
-        self._in_flight.extend(handles)
+        self._track(handles)
         if mode == "exchange":
             self._submit("reduce_update", key, names, *handles)
         elif mode == "driver":
@@ -150,6 +236,7 @@ class StepScheduler:
         """Flush, then wait for everything in flight plus `handles`; return their results."""
         self.flush()
         pending, self._in_flight = self._in_flight, []
+        self._hold_limit = 1
         handles = list(handles)
         extra = [h for h in handles if h not in pending]
         results = self.workers.wait(pending + extra)
