@@ -14,15 +14,14 @@ import warnings
 
 import numpy as np
 
+from .registry import Registry
+
 from . import random
 from .context import array_module
 
 __all__ = ["InitDesc", "Initializer", "register", "alias", "create", "Load", "Mixed",
            "Zero", "One", "Constant", "Uniform", "Normal", "Orthogonal", "Xavier",
            "MSRAPrelu", "Bilinear", "LSTMBias"]
-
-_REGISTRY = {}
-
 
 class InitDesc(str):
     """The name of a variable (a `str`), with its attributes and the global initializer.
@@ -220,26 +219,10 @@ def _bilinear_kernel(shape):
 
 
 # ---------------------------------------------------------------- registry
-def register(klass):
-    """Register an initializer class under its lower-cased name (usable in `create`)."""
-    if not (isinstance(klass, type) and issubclass(klass, Initializer)):
-        raise TypeError(f"can only register a subclass of Initializer, received {klass!r}")
-    name = klass.__name__.lower()
-    if name in _REGISTRY and _REGISTRY[name] is not klass:
-        warnings.warn(f"New initializer {klass.__module__}.{klass.__name__} registered with "
-                      f"name {name} is overriding existing initializer "
-                      f"{_REGISTRY[name].__module__}.{_REGISTRY[name].__name__}", UserWarning)
-    _REGISTRY[name] = klass
-    return klass
-
-
-def alias(*aliases):
-    """Class decorator registering the class under extra (lower-cased) names."""
-    def reg(klass):
-        for name in aliases:
-            _REGISTRY[name.lower()] = klass
-        return klass
-    return reg
+_registry = Registry(Initializer, "initializer")
+_REGISTRY = _registry.entries       # lower-cased name -> Initializer subclass
+register = _registry.register
+alias = _registry.alias
 
 
 def create(*args, **kwargs):
@@ -249,35 +232,7 @@ def create(*args, **kwargs):
     ``create('["uniform", {"scale": 0.1}]')`` and
     ``create({"initializer": "uniform", "scale": 0.1})`` build one.
     """
-    if args:
-        name, args = args[0], args[1:]
-    elif "initializer" in kwargs:
-        name = kwargs.pop("initializer")
-    else:
-        raise TypeError("create() needs an initializer name, JSON string or instance")
-    if isinstance(name, Initializer):
-        if args or kwargs:
-            raise ValueError("initializer is already an instance. "
-                             "Additional arguments are invalid")
-        return name
-    if isinstance(name, dict):
-        return create(**name)
-    if not isinstance(name, str):
-        raise TypeError(f"initializer must be of string type, received {type(name).__name__}")
-    if name.startswith('['):
-        if args or kwargs:
-            raise ValueError("a JSON initializer string takes no further arguments")
-        name, kwargs = json.loads(name)
-        return create(name, **kwargs)
-    if name.startswith('{'):
-        if args or kwargs:
-            raise ValueError("a JSON initializer string takes no further arguments")
-        return create(**json.loads(name))
-    name = name.lower()
-    if name not in _REGISTRY:
-        raise ValueError(f"{name} is not registered. Please register with "
-                         "initializer.register first")
-    return _REGISTRY[name](*args, **kwargs)
+    return _registry.create(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- helpers
