@@ -14,6 +14,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..context import to_numpy
+from .kvstore import KVStore, _keys_values
 from .runtime import ensure_ray
 
 
@@ -75,16 +76,21 @@ class _ParameterServer:
         self._updater.set_states(states)
 
 
-class DistKVStore:
-    """MXNet's dist kvstore API over parameter-server actors."""
+class DistKVStore(KVStore):
+    """MXNet's dist kvstore API over parameter-server actors.
+
+    The master values live on the servers: `init`, `push` and `value` go to
+    the server owning the key; `pull`, `pushpull` and `broadcast` are the
+    local store's, built on those.
+    """
 
     def __init__(self, kvstore_type="dist_sync", num_servers=None):
         if kvstore_type not in ("dist_sync", "dist_async", "dist_device_sync",
                                 "dist_device_async"):
             raise ValueError(f"unknown dist kvstore type {kvstore_type!r}")
+        super().__init__(kvstore_type)
         ray = ensure_ray()
         self._ray = ray
-        self._type = kvstore_type
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         num_servers = num_servers or max(1, len(nodes))
@@ -94,25 +100,8 @@ class DistKVStore:
         self._servers = [server_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
             nodes[i % len(nodes)], soft=False) if nodes else "SPREAD").remote(
             "async" not in kvstore_type) for i in range(num_servers)]
-        self._keys = {}
         # The servers go with the store (on del, at exit), like a module's workers.
         self._finalizer = weakref.finalize(self, _kill, ray, list(self._servers))
-
-    @property
-    def type(self):
-        return self._type
-
-    @property
-    def rank(self):
-        return 0
-
-    @property
-    def num_workers(self):
-        """One driver pushes for all its devices (their gradients are summed first)."""
-        return 1
-
-    def is_capable(self, capability):
-        return capability == "optimizer"
 
     def _server_of(self, key):
         index = zlib.crc32(str(key).encode()) % len(self._servers)
@@ -126,37 +115,13 @@ class DistKVStore:
         return list(groups.values())
 
     def init(self, key, value):
-        keys, values = (key, value) if isinstance(key, (list, tuple)) else ([key], [value])
+        keys, values = _keys_values(key, value)
         self._ray.get([self._server_of(k).init.remote(k, to_numpy(v))
                        for k, v in zip(keys, values)])
-        self._keys.update(dict.fromkeys(keys))
 
     def push(self, key, value, priority=0):
-        keys, values = (key, value) if isinstance(key, (list, tuple)) else ([key], [value])
-        refs = []
-        for k, v in zip(keys, values):
-            parts = v if isinstance(v, (list, tuple)) else [v]
-            total = np.array(to_numpy(parts[0]), copy=True)
-            for p in parts[1:]:
-                total += to_numpy(p)
-            refs.append(self._server_of(k).push.remote(k, total))
-        self._ray.get(refs)
-
-    def pull(self, key, out=None, priority=0, ignore_sparse=True):
-        from ..context import array_module
-        keys, outs = (key, out) if isinstance(key, (list, tuple)) else ([key], [out])
-        for k, o in zip(keys, outs):
-            value = self.value(k)
-            for dst in (o if isinstance(o, (list, tuple)) else [o]):
-                dst[...] = array_module(dst).asarray(value)
-
-    def pushpull(self, key, value, out=None, priority=0):
-        self.push(key, value, priority)
-        self.pull(key, value if out is None else out, priority)
-
-    def broadcast(self, key, value, out):
-        self.init(key, value)
-        self.pull(key, out)
+        self._ray.get([self._server_of(k).push.remote(k, self._sum(v))
+                       for k, v in zip(*_keys_values(key, value))])
 
     def value(self, key):
         return self._ray.get(self._server_of(key).pull.remote([key]))[key]

@@ -71,6 +71,7 @@ class KVStore:
         self.pull(key, out)
 
     def _sum(self, values):
+        """A host copy of the sum of one value or a list of them (one per device)."""
         if not isinstance(values, (list, tuple)):
             values = [values]
         total = np.array(to_numpy(values[0]), copy=True)
@@ -94,9 +95,9 @@ class KVStore:
         if out is None:
             raise ValueError("kvstore pull needs `out`")
         for k, o in zip(*_keys_values(key, out)):
-            stored = self._stored(k)
+            value = self.value(k)
             for dst in (o if isinstance(o, (list, tuple)) else [o]):
-                dst[...] = array_module(dst).asarray(stored)
+                dst[...] = array_module(dst).asarray(value)
 
     def pushpull(self, key, value, out=None, priority=0):
         self.push(key, value, priority)
