@@ -32,6 +32,14 @@ def test_bundles_share_what_is_free_and_never_ask_for_nothing():
     assert sum(b["CPU"] for b in bundles) <= 1.0 and bundles[0]["CPU"] == 0.3333
 
 
+def test_workers_on_shared_cores_use_fewer_blas_threads():
+    """Spinning BLAS threads of two modules on the same cores slow both down."""
+    assert _bundles(CPU[:1], [8], free_cpus=8.0)[1] == 8
+    assert _bundles(CPU[:1], [8], free_cpus=4.0)[1] == 4
+    assert _bundles(CPU[:1], [2], free_cpus=0.0)[1] == 1
+    assert _bundles(CPU[:1], [2], free_cpus=0.0, cpu_threads=2)[1] == 2   # an explicit count wins
+
+
 def test_resource_summary_drops_placement_group_bookkeeping():
     summary = _resource_summary({"CPU": 2.0, "memory": 2 * 1024**3,
                                  "CPU_group_0_abc": 1.0, "bundle_group_abc": 1000.0,
