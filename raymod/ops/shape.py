@@ -1,4 +1,4 @@
-"""Shape operators: Flatten, Reshape, transpose, expand_dims, SwapAxis.
+"""Shape operators: Flatten, Reshape, transpose, expand_dims, SwapAxis, reverse.
 
 Each copies its input into the output buffer in the new shape (outputs are
 executor-owned buffers, never views of inputs); the gradient is the same
@@ -335,3 +335,30 @@ class SwapAxis(_Rearrange):
 
     def unarrange(self, xp, gy):
         return gy.swapaxes(*self._dims(gy.ndim))
+
+
+@register
+class Reverse(_Rearrange):
+    """Reverse the order of elements along each of `axis` (MXNet's `reverse`, alias `flip`)."""
+
+    op_name = "reverse"
+    aliases = ("flip",)
+    params = {"axis": Param("shape", required=True)}
+
+    def infer_shape(self, in_shapes, out_shapes):
+        ins, outs = super().infer_shape(in_shapes, out_shapes)
+        if ins[0] is not None:
+            self._index(len(ins[0]))          # validate the axes before any compute
+        return ins, outs
+
+    def _index(self, ndim):
+        index = [slice(None)] * ndim
+        for a in self.axis:
+            index[_norm_axis(self, a, ndim, "axis")] = slice(None, None, -1)
+        return tuple(index)
+
+    def arrange(self, xp, x):
+        return x[self._index(x.ndim)]
+
+    def unarrange(self, xp, gy):
+        return gy[self._index(gy.ndim)]

@@ -23,6 +23,8 @@ GRAD_CASES = [
              {"data": (2, 3)}),
     GradCase("SwapAxis", "dims", lambda: rm.sym.SwapAxis(data(), dim1=0, dim2=2),
              {"data": (2, 3, 4)}),
+    GradCase("reverse", "two-axes", lambda: rm.sym.reverse(data(), axis=(0, 2)),
+             {"data": (2, 3, 4)}),
 ]
 
 
@@ -188,3 +190,19 @@ def test_auto_names_follow_the_python_function():
         assert rm.sym.flatten(data()).name == "flatten1"
         assert rm.sym.SwapAxis(data()).name == "swapaxis0"
         assert rm.sym.swapaxes(data()).name == "swapaxes0"
+
+
+# --------------------------------------------------------------------------- reverse
+
+def test_reverse_matches_numpy_flip(ctx, rng):
+    import numpy as np
+    x = rng.normal(size=(2, 3, 4))
+    check_symbolic_forward(rm.sym.reverse(data(), axis=(1,)), {"data": x}, [np.flip(x, 1)],
+                           ctx=ctx)
+    check_symbolic_forward(rm.sym.flip(data(), axis=(0, -1)), {"data": x},
+                           [np.flip(np.flip(x, 0), 2)], ctx=ctx)
+
+
+def test_reverse_axis_out_of_range_is_caught_at_inference():
+    with pytest.raises(MXNetError, match="reverse 'r'.*axis"):
+        rm.sym.reverse(data(), axis=(3,), name="r").infer_shape(data=(2, 3))

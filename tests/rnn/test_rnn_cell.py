@@ -225,7 +225,6 @@ def test_residual_bidirectional():
         assert np.array_equal(out, np.ones((10, 50)) + 5)
 
 
-@pytest.mark.skipif(not hasattr(rm.sym, 'where'), reason="the `where` operator is missing")
 def test_zoneout_shapes():
     cell = rm.rnn.ZoneoutCell(rm.rnn.RNNCell(100, prefix='rnn_'), zoneout_outputs=0.5,
                               zoneout_states=0.5)
@@ -557,7 +556,6 @@ def test_bidirectional_matches_numpy(ctx):
                             rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not hasattr(rm.sym, 'reverse'), reason="the `reverse` operator is missing")
 def test_bidirectional_merged_outputs():
     cell = rm.rnn.BidirectionalCell(rm.rnn.LSTMCell(4, prefix='l_'),
                                     rm.rnn.LSTMCell(4, prefix='r_'), output_prefix='bi_')
