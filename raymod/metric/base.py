@@ -91,6 +91,27 @@ def _drains_first(method):
     return wrapper
 
 
+class _Statistic:
+    """A metric's running sum or count; reading it first merges sums still held remotely.
+
+    So `metric.sum_metric / metric.num_inst` is right on Ray workers too, not
+    only `metric.get()`.
+    """
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        for link in obj.__dict__.get("_remote_links", ()):
+            link.drain()
+        return obj.__dict__[self.slot]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
 class EvalMetric:
     """Base class of evaluation metrics.
 
@@ -106,6 +127,10 @@ class EvalMetric:
     """
 
     _state_keys = ("sum_metric", "num_inst", "global_sum_metric", "global_num_inst")
+    sum_metric = _Statistic()
+    num_inst = _Statistic()
+    global_sum_metric = _Statistic()
+    global_num_inst = _Statistic()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -159,3 +159,22 @@ def test_ray_score_with_metric_list_equals_in_process():
         results[placement] = mod.score(NDArrayIter(x, y, batch_size=BATCH),
                                        ["acc", "ce", rm.metric.TopKAccuracy(top_k=2)])
     _assert_values_equal(results["ray"], results["in_process"])
+
+
+def test_metric_statistics_read_directly_equal_in_process():
+    """`metric.sum_metric / metric.num_inst` drain the workers too, not only get()."""
+    def run(placement):
+        rm.random.seed(8)
+        mod = rm.mod.Module(mlp(), context=CPU2, placement=placement)
+        x, y = classification_data(n=4 * BATCH, seed=5)
+        it = NDArrayIter(x, y, batch_size=BATCH)
+        mod.bind(it.provide_data, it.provide_label)
+        mod.init_params(initializer=rm.init.Xavier())
+        metric = rm.metric.Accuracy()
+        for batch in it:
+            mod.forward(batch, is_train=False)
+            mod.update_metric(metric, batch.label)
+        return metric.sum_metric, metric.num_inst, metric.global_num_inst
+
+    assert run("ray") == run("in_process")
+    assert run("ray")[1] == 4 * BATCH
