@@ -291,7 +291,23 @@ class NDArrayIter(DataIter):
                       for k, v in self.label]
 
 
-class ResizeIter(DataIter):
+class BatchWrapperIter(DataIter):
+    """An iterator over another's batches: the getters read `self.current_batch`."""
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(BatchWrapperIter):
     """Make `data_iter` yield exactly `size` batches per epoch, restarting it when it runs out.
 
     Parameters
@@ -348,14 +364,3 @@ class ResizeIter(DataIter):
                          provide_data=getattr(batch, "provide_data", None),
                          provide_label=getattr(batch, "provide_label", None))
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad

@@ -2,7 +2,7 @@
 import threading
 
 from .desc import DataBatch, DataDesc
-from .iter import DataIter
+from .iter import BatchWrapperIter
 
 _JOIN_TIMEOUT_S = 10.0  # a child stuck inside next() is abandoned (the thread is a daemon)
 
@@ -52,7 +52,7 @@ class _Prefetcher:
             self.thread.join(_JOIN_TIMEOUT_S)
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(BatchWrapperIter):
     """Prefetch batches of `iters` in background threads; combine them into one batch.
 
     Each batch holds the data (and labels) of every iterator's batch, in the
@@ -157,17 +157,6 @@ class PrefetchingIter(DataIter):
             return self.current_batch
         raise StopIteration
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
     def close(self):
         """Stop the background threads (idempotent)."""
