@@ -10,11 +10,17 @@ from raymod.io import DataBatch, DataDesc
 from .nets import CPU2, mlp
 
 
-def test_module_dtype():
+@pytest.fixture
+def placement():
+    """The cases that take this also run on Ray actors (tests/parallel/test_mxnet_two_context.py)."""
+    return "in_process"
+
+
+def test_module_dtype(placement):
     dtype = np.float16
     dshape = (3, 8, 7)
     sym = rm.sym.Activation(data=rm.sym.Variable("data"), act_type="relu", __layout__="TNC")
-    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement=placement)
     mod.bind(data_shapes=[DataDesc("data", dshape, dtype, layout="TNC")])
     mod.init_params()
     mod.forward(DataBatch(data=[rm.nd.ones(dshape, dtype=dtype)], label=None))
@@ -25,7 +31,7 @@ def test_module_dtype():
         assert x.dtype == dtype
         assert x.shape == dshape
     for x in mod.get_outputs(merge_multi_context=False)[0]:
-        assert x.dtype == dtype
+        assert x.dtype == dtype and x.shape == (3, 4, 7)
 
 
 def test_module_bind():
@@ -64,13 +70,13 @@ def test_bind_label_shapes_empty_list_is_none():
     assert mod.label_shapes is None
 
 
-def test_module_input_grads():
+def test_module_input_grads(placement):
     a = rm.sym.Variable("a", __layout__="NC")
     b = rm.sym.Variable("b", __layout__="NC")
     c = rm.sym.Variable("c", __layout__="NC")
     c = a + 2 * b + 3 * c
     net = rm.mod.Module(c, data_names=["b", "c", "a"], label_names=None, context=CPU2,
-                        placement="in_process")
+                        placement=placement)
     net.bind(data_shapes=[["b", (5, 5)], ["c", (5, 5)], ["a", (5, 5)]],
              label_shapes=None, inputs_need_grad=True)
     net.init_params()
@@ -107,10 +113,10 @@ def test_module_ctx_group_not_supported():
     np.testing.assert_array_equal(gb, np.ones((2, 5)))
 
 
-def test_module_layout():
+def test_module_layout(placement):
     sym = rm.sym.Activation(data=rm.sym.Variable("data"), act_type="relu", __layout__="TNC")
     dshape = (3, 8, 7)
-    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement=placement)
     mod.bind(data_shapes=[DataDesc("data", dshape, layout="TNC")])
     mod.init_params()
     x = np.arange(np.prod(dshape), dtype=np.float32).reshape(dshape) - 80
@@ -169,7 +175,7 @@ def test_reshape_keeps_parameter_buffers():
     assert [d[1].shape for d in group.data_arrays[0]] == [(5, 3), (5, 3)]
 
 
-def test_module_states():
+def test_module_states(placement):
     stack = rm.rnn.SequentialRNNCell()
     for i in range(2):
         stack.add(rm.rnn.LSTMCell(num_hidden=20, prefix="lstm_l%d_" % i))
@@ -177,7 +183,7 @@ def test_module_states():
     _, states = stack.unroll(10, begin_state=begin_state, inputs=rm.sym.Variable("data"))
     state_names = [i.name for i in begin_state]
     mod = rm.mod.Module(rm.sym.Group(states), context=CPU2, label_names=None,
-                        state_names=state_names, placement="in_process")
+                        state_names=state_names, placement=placement)
     mod.bind(data_shapes=[("data", (5, 10))], label_shapes=None, for_training=False)
     mod.init_params()
     batch = DataBatch(data=[rm.nd.zeros((5, 10))], label=[])
