@@ -92,11 +92,13 @@ class Executor:
     """A bound symbol: `arg_dict`, `grad_dict`, `aux_dict`, `outputs`, forward, backward.
 
     Build one with `Symbol.bind` (your arrays, used in place) or
-    `Symbol.simple_bind` (arrays allocated from the input shapes).
+    `Symbol.simple_bind` (arrays allocated from the input shapes). With
+    `shared_exec`, intermediate buffers are views of that executor's where
+    they fit (MXNet's shared memory pool): the two must not run interleaved.
     """
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write",
-                 aux_states=None, shared_exec=None, seed=None, memory_pool=None):
+                 aux_states=None, shared_exec=None, seed=None):
         self._symbol = symbol
         self._ctx = ctx or current_context()
         xp = self._ctx.xp
@@ -132,7 +134,8 @@ class Executor:
         self._seed = int(seed)
         self._plan = compile_plan(symbol, self.arg_dict, self.aux_dict, self.grad_dict,
                                   self._grad_req, self._entry_shapes, self._entry_types,
-                                  xp, xp.random.default_rng(self._seed), pool=memory_pool)
+                                  xp, xp.random.default_rng(self._seed),
+                                  pool=shared_exec._plan.buffers if shared_exec else None)
         self.outputs = self._plan.outputs
 
     # ------------------------------------------------------------------ construction
@@ -188,9 +191,8 @@ class Executor:
                  if reqs[n] != "null"}
         aux = {n: alloc(n, shared.aux_dict if shared else {})
                for n in symbol.list_auxiliary_states()}
-        pool = shared._plan.buffers if (shared is not None and share_memory) else None
         exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux, seed=seed,
-                  memory_pool=pool)
+                  shared_exec=shared if share_memory else None)
         exe._owned = owned
         return exe
 
@@ -384,7 +386,7 @@ class Executor:
         # The reshaped executor replaces this one: it may reuse its intermediate memory.
         exe = Executor(self._symbol, self._ctx, new["arg"], args_grad=new["grad"],
                        grad_req=dict(self._grad_req), aux_states=new["aux"], seed=self._seed,
-                       memory_pool=self._plan.buffers)
+                       shared_exec=self)
         exe._owned = owned
         return exe
 

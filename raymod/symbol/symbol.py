@@ -163,13 +163,23 @@ class Symbol:
     def simple_bind(self, ctx=None, grad_req="write", type_dict=None, stype_dict=None,
                     group2ctx=None, shared_arg_names=None, shared_exec=None,
                     shared_buffer=None, **kwargs):
+        """Bind with arrays allocated from the shapes in `kwargs` (MXNet's signature).
+
+        `shared_exec`: same-named arrays of the same shape are shared, and
+        intermediate memory is reused (see Executor). Model parallelism
+        (`group2ctx`), sparse storage and `shared_buffer` pools are refused.
+        """
         from ..executor import Executor
+        _refuse_unsupported(group2ctx=group2ctx, stype_dict=stype_dict,
+                            shared_buffer=shared_buffer)
         return Executor.simple_bind(self, ctx, grad_req=grad_req, type_dict=type_dict,
-                                    shared_exec=shared_exec, shapes=kwargs)
+                                    shared_exec=shared_exec, shapes=kwargs,
+                                    share_memory=shared_exec is not None)
 
     def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
              group2ctx=None, shared_exec=None):
         from ..executor import Executor
+        _refuse_unsupported(group2ctx=group2ctx)
         return Executor(self, ctx, args, args_grad=args_grad, grad_req=grad_req,
                         aux_states=aux_states, shared_exec=shared_exec)
 
@@ -244,6 +254,18 @@ class Symbol:
     def __setstate__(self, state):
         from .json_io import from_json
         self._heads = from_json(state["json"])._heads
+
+
+def _refuse_unsupported(group2ctx=None, stype_dict=None, shared_buffer=None):
+    """Options raymod cannot honour raise instead of being silently ignored."""
+    if group2ctx:
+        raise NotImplementedError("group2ctx (model parallelism) is not supported; "
+                                  "pass group2ctx=None")
+    if stype_dict and any(v != "default" for v in stype_dict.values()):
+        raise NotImplementedError(f"sparse storage types are not supported: {stype_dict}")
+    if shared_buffer is not None:
+        raise NotImplementedError("shared_buffer is not supported; share memory through "
+                                  "shared_exec")
 
 
 def Group(symbols):

@@ -245,3 +245,15 @@ def test_debug_str_and_nbytes():
     assert "FullyConnected fc1" in text and "SoftmaxOutput sm" in text
     params = sum(a.nbytes for a in exe.arg_arrays) * 2      # arguments and gradients
     assert exe.nbytes() > params                             # plus outputs and buffers
+
+
+def test_bind_options_raymod_cannot_honour_raise():
+    net = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=2, name="fc")
+    with pytest.raises(NotImplementedError, match="group2ctx"):
+        net.simple_bind(rm.cpu(), group2ctx={"dev1": rm.cpu(1)}, data=(3, 4))
+    with pytest.raises(NotImplementedError, match="sparse storage"):
+        net.simple_bind(rm.cpu(), stype_dict={"data": "csr"}, data=(3, 4))
+    with pytest.raises(NotImplementedError, match="shared_buffer"):
+        net.simple_bind(rm.cpu(), shared_buffer={}, data=(3, 4))
+    exe = net.simple_bind(rm.cpu(), stype_dict={"data": "default"}, data=(3, 4))
+    assert exe.outputs[0].shape == (3, 2)
