@@ -4,7 +4,7 @@ import pytest
 
 import raymod as rm
 from raymod.context import gpu_available
-from raymod.parallel import set_default_placement
+from raymod.parallel import default_placement, set_default_placement
 
 GPU_SKIP_REASON = "cupy or a CUDA GPU is missing (pip install 'raymod[gpu]' on a GPU machine)"
 
@@ -27,6 +27,7 @@ def rng():
 @pytest.fixture(autouse=True, scope="session")
 def in_process_by_default():
     """Math and module tests run workers in-process; Ray tests ask for placement='ray'."""
+    before = default_placement()
     set_default_placement("in_process")
     yield
-    set_default_placement("ray")
+    set_default_placement(before)

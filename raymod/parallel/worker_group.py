@@ -27,9 +27,6 @@ class WorkerGroup:
         """
         return self.wait(self.submit(method, *args, per_worker=per_worker, **kwargs))
 
-    def call_one(self, rank, method, *args, **kwargs):
-        return self.wait_one(self.submit_one(rank, method, *args, **kwargs))
-
     def submit(self, method, *args, per_worker=None, **kwargs):
         extra = per_worker or [()] * len(self)
         return [self.submit_one(rank, method, *args, *extra[rank], **kwargs)
