@@ -6,6 +6,12 @@ backward on arrays of whichever module `xp` (numpy or cupy) it is handed.
 Outputs and input gradients are written into buffers the executor owns, so a
 bound graph allocates nothing per step; anything forward must leave for
 backward, and any scratch buffer, lives in the node's `Workspace`.
+
+The executor plans memory from each operator's declarations
+(`backward_inputs`, `backward_outputs`, `inplace_pairs`, `inplace_identity`,
+`backward_inplace_pairs`): an intermediate's memory is reused once nothing
+reads it. The defaults (backward reads everything, nothing in place) are
+always safe; a new operator works without declaring anything.
 """
 import ast
 
@@ -136,13 +142,63 @@ def merge_shape(old, new):
     return tuple(out)
 
 
-class Workspace:
-    """Per-node memory kept across steps: scratch buffers and what backward needs."""
+SCRATCH_ALIGN = 64      # bytes: every scratch region starts on a cache line
 
-    def __init__(self, xp=np, rng=None):
+
+class Scratch:
+    """Memory for temporaries that live during one operator call, shared by many nodes.
+
+    The executor gives one Scratch to every node of a plan (and of the plans
+    sharing its memory pool) and calls `reset()` before each operator call;
+    `take` then hands out consecutive regions of one growing byte buffer.
+    Once the first step has grown it, nothing more is allocated.
+    """
+
+    def __init__(self, xp=np):
+        self.xp = xp
+        self.buf = xp.empty(0, dtype=np.uint8)
+        self.top = 0            # bytes handed out since the last reset
+
+    def reset(self):
+        self.top = 0
+
+    def take(self, shape, dtype):
+        dtype = np.dtype(dtype)
+        shape = tuple(int(d) for d in shape)
+        nbytes = dtype.itemsize
+        for d in shape:
+            nbytes *= d
+        start = self.top
+        end = start + nbytes
+        if end > self.buf.size:
+            # Earlier regions of this call keep the old buffer alive through their views.
+            self.buf = self.xp.empty(end, dtype=np.uint8)
+        self.top = -(-end // SCRATCH_ALIGN) * SCRATCH_ALIGN
+        return self.buf[start:end].view(dtype).reshape(shape)
+
+    @property
+    def nbytes(self):
+        return int(self.buf.size)
+
+
+class Workspace:
+    """Per-node memory: scratch buffers and what backward needs.
+
+    `buffer(key, ...)`: the node's own buffer, kept across calls (anything
+    forward leaves for backward, or that is costly to rebuild).
+    `scratch(key, ...)`: a temporary valid only during the current forward or
+    backward call, drawn from memory every node of the executor shares.
+    `for_backward(key, ...)`: what forward fills for backward to read: the
+    node's own buffer when backward will run (`keeps_for_backward`), a
+    temporary otherwise (inference binds keep nothing for backward).
+    """
+
+    def __init__(self, xp=np, rng=None, scratch=None, keeps_for_backward=True):
         self.xp = xp
         self.rng = rng          # the executor's seeded generator (Dropout)
         self.saved = {}         # forward -> backward values
+        self.scratch_arena = scratch
+        self.keeps_for_backward = keeps_for_backward
         self._buffers = {}
 
     def buffer(self, key, shape, dtype):
@@ -153,6 +209,22 @@ class Workspace:
         buf = self.xp.empty(tuple(int(d) for d in shape), dtype=dtype)
         self._buffers[key] = buf
         return buf
+
+    def scratch(self, key, shape, dtype):
+        """A temporary for this call only (contents undefined; call once per key per call).
+
+        Without a shared Scratch (an operator driven by hand) it is the node's
+        own buffer under `key`.
+        """
+        if self.scratch_arena is None:
+            return self.buffer(("scratch", key), shape, dtype)
+        return self.scratch_arena.take(shape, dtype)
+
+    def for_backward(self, key, shape, dtype):
+        """A buffer forward fills for backward: kept only when backward will run."""
+        if self.keeps_for_backward:
+            return self.buffer(key, shape, dtype)
+        return self.scratch(key, shape, dtype)
 
     def nbytes(self):
         return sum(int(b.nbytes) for b in self._buffers.values())
@@ -233,6 +305,50 @@ class Operator:
 
     def no_grad_inputs(self):
         """Argument names that never receive a gradient (labels, indices)."""
+        return ()
+
+    # ---- memory declarations, read by the executor's planner (raymod/executor_memory.py)
+    #
+    # The executor frees an intermediate as soon as nothing reads it any more and
+    # gives its memory to a later value; these declarations say what this op reads
+    # and where it may write over its inputs. The defaults are safe for any op:
+    # backward reads every input and output, and nothing happens in place. Declare
+    # less only where forward/backward guarantee it; tests/executor/test_memory_ops.py
+    # runs every gradient case with freed memory poisoned to prove the declarations.
+    # A value backward does not read still arrives with its right shape (and
+    # garbage contents), so reading `.shape` of it is fine.
+
+    def backward_inputs(self):
+        """Indices of the inputs whose values backward reads (default: all).
+
+        Aux states are the bound arrays and never freed; list them or not.
+        """
+        return range(self.num_inputs)
+
+    def backward_outputs(self):
+        """Indices of the outputs whose values backward reads (default: all)."""
+        return range(self.num_outputs)
+
+    def inplace_pairs(self):
+        """(input index, output index) pairs forward may compute in place.
+
+        The executor then hands forward the same array (reshaped to the
+        output's shape) as that input and that output when the input has no
+        reader after this op. Only declare pairs where forward reads every
+        element of the input before (or as) it writes the same element of the
+        output, e.g. a ufunc with `out=`. Default: none.
+        """
+        return ()
+
+    # True when every in-place pair's output holds its input's elements unchanged,
+    # in row-major order (Reshape, Flatten, identity): then the two share memory even
+    # while the input stays alive, and forward's copy is a copy onto itself.
+    inplace_identity = False
+
+    def backward_inplace_pairs(self):
+        """(output index, input index) pairs: backward may write the input's gradient
+        into the memory of that output's gradient, which it must read elementwise
+        before (or as) it writes there. Default: none."""
         return ()
 
     # ---- inference
