@@ -21,7 +21,7 @@ from .context import array_module
 
 __all__ = ["InitDesc", "Initializer", "register", "alias", "create", "Load", "Mixed",
            "Zero", "One", "Constant", "Uniform", "Normal", "Orthogonal", "Xavier",
-           "MSRAPrelu", "Bilinear", "LSTMBias"]
+           "MSRAPrelu", "Bilinear", "LSTMBias", "FusedRNN"]
 
 class InitDesc(str):
     """The name of a variable (a `str`), with its attributes and the global initializer.
@@ -505,3 +505,7 @@ class LSTMBias(Initializer):
         arr[...] = 0.0
         num_hidden = int(arr.shape[0] / 4)
         arr[num_hidden:2 * num_hidden] = self.forget_bias
+
+
+# FusedRNN lives in its own module (it needs the RNN cells); registered with the rest.
+from .initializer_rnn import FusedRNN  # noqa: E402,F401  pylint: disable=wrong-import-position
