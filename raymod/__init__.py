@@ -15,6 +15,8 @@ from . import attribute  # noqa: F401
 from .executor import Executor  # noqa: F401
 from . import random  # noqa: F401
 from . import io  # noqa: F401
+from . import recordio  # noqa: F401
+from . import image  # noqa: F401
 from . import metric  # noqa: F401
 from . import rnn  # noqa: F401
 from . import ndarray  # noqa: F401
