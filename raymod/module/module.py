@@ -386,8 +386,8 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.load_optimizer_states(fname)
         else:
-            with open(fname, "rb") as f:
-                self._exec_group.set_updater_states(f.read())
+            from ..fileio import read_bytes
+            self._exec_group.set_updater_states(read_bytes(fname))
 
     # ------------------------------------------------------------------ compute
     def forward(self, data_batch, is_train=None):

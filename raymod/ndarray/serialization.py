@@ -32,7 +32,7 @@ import numpy as np
 
 from ..base import DTYPE_TO_FLAG, FLAG_TO_DTYPE, MXNetError
 from ..context import to_numpy
-from ..fileio import atomic_write
+from ..fileio import atomic_write, open_read
 from .ndarray import NDArray
 
 LIST_MAGIC = 0x112          # kMXAPINDArrayListMagic
@@ -53,6 +53,7 @@ def save(fname, data):
     Parameters
     ----------
     fname : str or os.PathLike
+        A local path or an fsspec URL (``s3://``, ``memory://``, ...).
     data : array, list of arrays, or dict of str to array
         A single array is saved as a one-element list. Arrays may be
         NDArrays, numpy arrays or cupy arrays (copied to the host).
@@ -138,7 +139,7 @@ def _write_record(f, arr):
 # ---------------------------------------------------------------------- reading
 
 def load(fname):
-    """Load arrays saved by `save` or by MXNet's `mx.nd.save`.
+    """Load arrays saved by `save` or by MXNet's `mx.nd.save`, from a path or fsspec URL.
 
     Returns
     -------
@@ -147,8 +148,9 @@ def load(fname):
         loads as an empty list, as in MXNet).
     """
     fname = os.fspath(fname)
-    with open(fname, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    with open_read(fname) as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
         return _Reader(f, size, repr(fname)).read_list()
 
 

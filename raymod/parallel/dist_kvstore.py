@@ -150,8 +150,8 @@ class DistKVStore(KVStore):
 
     def load_optimizer_states(self, fname):
         import json
-        with open(fname, "rb") as f:
-            data = f.read()
+        from ..fileio import read_bytes
+        data = read_bytes(fname)
         n = int.from_bytes(data[:8], "little")
         sizes = json.loads(data[8:8 + n])
         if len(sizes) != len(self._servers):

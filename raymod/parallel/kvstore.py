@@ -132,8 +132,8 @@ class KVStore:
     def load_optimizer_states(self, fname):
         if self._updater is None:
             raise MXNetError("Cannot load states before set_optimizer")
-        with open(fname, "rb") as f:
-            self._updater.set_states(f.read())
+        from ..fileio import read_bytes
+        self._updater.set_states(read_bytes(fname))
 
 
 def create(name="local"):

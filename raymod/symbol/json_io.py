@@ -218,8 +218,9 @@ def load_json(json_str):
 
 
 def load(fname):
-    """A Symbol from a `-symbol.json` file written by MXNet or raymod."""
+    """A Symbol from a `-symbol.json` file (path or fsspec URL) written by MXNet or raymod."""
+    from ..fileio import open_read
     if not isinstance(fname, (str, os.PathLike)):
         raise TypeError(f"fname must be a path, received {type(fname).__name__}")
-    with open(fname, "r", encoding="utf-8") as f:
+    with open_read(fname, "r") as f:
         return from_json(f.read())
