@@ -3,14 +3,22 @@
 Batch-end callbacks receive a `BatchEndParam`; epoch-end callbacks are called
 as ``cb(epoch, symbol, arg_params, aux_params)``. Messages go to the root
 `logging` module with MXNet's exact formats (configure logging to see them).
+
+raymod's own additions follow a whole fit through ``fit(callbacks=[...])``:
+`FitCallback` (the base class), `TrainingProgress` (a progress bar per epoch)
+and `HistoryWriter` (the training history as CSV or JSON lines).
 """
 import logging
 import math
 import time
 from collections import namedtuple
 
+from .fit_callbacks import FitCallback, HistoryWriter
+from .progress import TrainingProgress
+
 __all__ = ["BatchEndParam", "module_checkpoint", "do_checkpoint", "log_train_metric",
-           "Speedometer", "ProgressBar", "LogValidationMetricsCallback"]
+           "Speedometer", "ProgressBar", "LogValidationMetricsCallback",
+           "FitCallback", "HistoryWriter", "TrainingProgress"]
 
 # MXNet defines it in mx.model (the typename has an "s"); raymod.model re-exports it.
 BatchEndParam = namedtuple('BatchEndParams', ['epoch', 'nbatch', 'eval_metric', 'locals'])

@@ -98,6 +98,11 @@ class Initializer:
         self._verbose = False
         self._print_func = None
 
+    def __repr__(self):
+        # What help(fit) shows as fit's default initializer: Uniform(scale=0.01).
+        args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        return f"{type(self).__name__}({args})"
+
     def set_verbosity(self, verbose=False, print_func=None):
         """Switch logging of every initialised array on or off.
 

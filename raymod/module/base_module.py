@@ -4,19 +4,21 @@ Every module type (Module, BucketingModule, SequentialModule) inherits these
 loops unchanged; they only call bind, init_params, init_optimizer, forward,
 backward, update, update_metric, get_outputs and get_params.
 """
+import inspect
 import logging
 import time
 import warnings
 
 import numpy as np
 
+from ..history import EpochRecord, TrainingHistory
 from ..parallel.errors import ModuleStateError
 from .fit_params import FitParams
 
 class _Unset:
     """fit's default marker: "not given", so `params=FitParams(...)` can supply the value.
 
-    Its repr says where the real default lives (help(fit) shows it).
+    help(fit) shows the real defaults instead (fit's ``__signature__``).
     """
 
     def __repr__(self):
@@ -30,6 +32,11 @@ def _as_list(obj):
     if obj is None:
         return []
     return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+
+
+def _floats(name_value):
+    """A metric's [(name, value)] as {name: float} for the history."""
+    return {name: float(value) for name, value in name_value}
 
 
 def _call_batch_end(callbacks, epoch, nbatch, eval_metric, local_vars):
@@ -169,12 +176,67 @@ class BaseModule:
             eval_batch_end_callback=_UNSET, initializer=_UNSET, arg_params=_UNSET,
             aux_params=_UNSET, allow_missing=_UNSET, force_rebind=_UNSET, force_init=_UNSET,
             begin_epoch=_UNSET, num_epoch=_UNSET, validation_metric=_UNSET, monitor=_UNSET,
-            sparse_row_id_fn=_UNSET, params=None):
-        """Train on `train_data` for `num_epoch` epochs (MXNet's fit, step for step).
+            sparse_row_id_fn=_UNSET, callbacks=_UNSET, params=None):
+        """Train on `train_data` for epochs `begin_epoch` to `num_epoch` - 1 (MXNet's fit).
 
-        Arguments are MXNet's, with MXNet's defaults (see `FitParams`). They can
-        also come as one `params=FitParams(...)`; a keyword given explicitly
-        overrides the same field of `params`.
+        Binds the module to the data's shapes, initialises parameters and
+        the optimizer, then for each epoch: trains on every batch, logs
+        ``Epoch[k] Train-<metric>`` and ``Time cost``, calls the epoch-end
+        callbacks, scores `eval_data` (``Epoch[k] Validation-<metric>``) and
+        records the epoch in the returned history.
+
+        The arguments after `eval_data` are the fields of `FitParams`, with
+        MXNet's defaults; they can also come as one ``params=FitParams(...)``,
+        and a keyword given explicitly overrides that field of `params`.
+
+        Parameters
+        ----------
+        train_data : DataIter
+            The training batches (``provide_data``, ``provide_label``, iteration, ``reset``).
+        eval_data : DataIter, default None
+            Scored after every epoch with `validation_metric`.
+        eval_metric : str, EvalMetric or list, default 'acc'
+            The training metric.
+        epoch_end_callback : callable or list, default None
+            ``cb(epoch, symbol, arg_params, aux_params)`` after each epoch
+            (before validation), e.g. ``rm.callback.do_checkpoint(prefix)``.
+        batch_end_callback : callable or list, default None
+            ``cb(BatchEndParam)`` after each batch, e.g. ``rm.callback.Speedometer(batch_size)``.
+        kvstore : str or KVStore, default 'local'
+            'local', 'device', 'dist_sync', 'dist_async' or None.
+        optimizer : str or Optimizer, default 'sgd'
+        optimizer_params : dict or tuple of pairs, default (('learning_rate', 0.01),)
+        eval_end_callback : callable or list, default None
+            ``cb(BatchEndParam)`` after each validation pass.
+        eval_batch_end_callback : callable or list, default None
+            ``cb(BatchEndParam)`` after each validation batch.
+        initializer : Initializer, default Uniform(scale=0.01)
+        arg_params, aux_params : dict of str to array, default None
+            Starting values (e.g. from a checkpoint).
+        allow_missing : bool, default False
+            Let `arg_params`/`aux_params` miss names; `initializer` fills them.
+        force_rebind : bool, default False
+        force_init : bool, default False
+        begin_epoch : int, default 0
+            The first epoch's number (resume with the checkpoint's number).
+        num_epoch : int
+            Required: train up to this epoch number, exclusive.
+        validation_metric : str or EvalMetric, default None
+            The metric for `eval_data`; None means `eval_metric`.
+        monitor : Monitor, default None
+        sparse_row_id_fn : callable, default None
+        callbacks : list of FitCallback, default None
+            raymod's whole-fit callbacks: ``rm.callback.TrainingProgress()``
+            (a progress bar), ``rm.callback.HistoryWriter(path)`` (the history
+            as CSV or JSON lines), TensorBoard and Ray Tune adapters in ``rm.contrib``.
+        params : FitParams, default None
+            All of the above as one object.
+
+        Returns
+        -------
+        TrainingHistory
+            Every epoch's train and validation metrics and times; also kept
+            as ``self.history``. (MXNet's fit returned None.)
         """
         given = {k: v for k, v in locals().items()
                  if k in FitParams.field_names() and v is not _UNSET}
@@ -188,8 +250,10 @@ class BaseModule:
 
     def _fit(self, train_data, eval_data, p):
         from .. import metric as metric_mod
+        from ..fit_callbacks import FitCallbackList
         if p.num_epoch is None:
             raise ValueError("please specify number of epochs (num_epoch)")
+        hooks = FitCallbackList(p.callbacks)
         self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
                   for_training=True, force_rebind=p.force_rebind)
         if p.monitor is not None:
@@ -204,19 +268,43 @@ class BaseModule:
         eval_metric = p.eval_metric
         if not isinstance(eval_metric, metric_mod.EvalMetric):
             eval_metric = metric_mod.create(eval_metric)
-        for epoch in range(p.begin_epoch, p.num_epoch):
-            self._fit_epoch(train_data, eval_metric, epoch, p)
-            arg_params, aux_params = self.get_params()
-            self.set_params(arg_params, aux_params)
-            for callback in _as_list(p.epoch_end_callback):
-                callback(epoch, self.symbol, arg_params, aux_params)
-            if eval_data is not None:
-                res = self.score(eval_data, validation_metric,
-                                 score_end_callback=p.eval_end_callback,
-                                 batch_end_callback=p.eval_batch_end_callback, epoch=epoch)
-                for name, val in res:
-                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
-            train_data.reset()
+        self.history = TrainingHistory()
+        hooks.train_begin(self, p)
+        p = p.replace(batch_end_callback=_as_list(p.batch_end_callback)
+                      + hooks.batch_end_callbacks())
+        try:
+            for epoch in range(p.begin_epoch, p.num_epoch):
+                self._fit_recorded_epoch(train_data, eval_data, eval_metric,
+                                         validation_metric, epoch, p, hooks)
+        except BaseException as err:
+            hooks.train_end(self.history, error=err)
+            raise
+        hooks.train_end(self.history)
+        return self.history
+
+    def _fit_recorded_epoch(self, train_data, eval_data, eval_metric, validation_metric,
+                            epoch, p, hooks):
+        """One epoch of fit (MXNet's order), recorded in `self.history`."""
+        hooks.epoch_begin(epoch)
+        tic = time.time()
+        self._fit_epoch(train_data, eval_metric, epoch, p)
+        record = EpochRecord(epoch, train=_floats(eval_metric.get_global_name_value()),
+                             train_time=time.time() - tic)
+        arg_params, aux_params = self.get_params()
+        self.set_params(arg_params, aux_params)
+        for callback in _as_list(p.epoch_end_callback):
+            callback(epoch, self.symbol, arg_params, aux_params)
+        if eval_data is not None:
+            tic = time.time()
+            res = self.score(eval_data, validation_metric,
+                             score_end_callback=p.eval_end_callback,
+                             batch_end_callback=p.eval_batch_end_callback, epoch=epoch)
+            record.val, record.val_time = _floats(res), time.time() - tic
+            for name, val in res:
+                self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
+        train_data.reset()
+        self.history.append(record)
+        hooks.epoch_end(epoch, self.history)
 
     def _fit_epoch(self, train_data, eval_metric, epoch, p):
         tic = time.time()
@@ -347,6 +435,18 @@ class BaseModule:
 
     def update_metric(self, eval_metric, labels, pre_sliced=False):
         raise NotImplementedError()
+
+
+def _fit_signature_with_defaults():
+    """fit's signature as help() shows it: FitParams' real defaults instead of the marker."""
+    sig = inspect.signature(BaseModule.fit)
+    defaults = FitParams()
+    return sig.replace(parameters=[
+        prm.replace(default=getattr(defaults, prm.name)) if prm.default is _UNSET else prm
+        for prm in sig.parameters.values()])
+
+
+BaseModule.fit.__signature__ = _fit_signature_with_defaults()
 
 
 def _is_device_array(obj):
