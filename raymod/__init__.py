@@ -2,7 +2,7 @@
 
 `import raymod as rm` gives MXNet's short names: rm.sym, rm.mod, rm.io,
 rm.metric, rm.optimizer, rm.init, rm.callback, rm.kv, rm.rnn, rm.nd,
-rm.cpu(), rm.gpu(), rm.model.
+rm.cpu(), rm.gpu(), rm.model, rm.kvstore, rm.contrib.
 """
 from .base import MXNetError  # noqa: F401
 from .context import Context, cpu, gpu, current_context  # noqa: F401
@@ -30,8 +30,10 @@ from . import model  # noqa: F401
 from . import monitor  # noqa: F401
 from . import monitor as mon  # noqa: F401
 from .parallel import kvstore as kv  # noqa: F401
+from . import kvstore  # noqa: F401  (MXNet has both mx.kv and mx.kvstore)
 from . import module  # noqa: F401
 from . import module as mod  # noqa: F401
 from . import test_utils  # noqa: F401
+from . import contrib  # noqa: F401  (its submodules load on first use)
 
 __version__ = "0.1.0"

@@ -16,3 +16,5 @@ def _export_operators(namespace):
 
 
 _export_operators(globals())
+
+from . import contrib  # noqa: E402,F401  (after the operators: mx.sym.contrib)
