@@ -1,5 +1,8 @@
 """MXNet's `mx.test_utils` checks: finite-difference gradients, forward/backward checks.
 
+MXNet's data helpers (`download`, `get_mnist`, `get_mnist_ubyte`,
+`get_mnist_iterator`) live in raymod.datasets and are re-exported here.
+
 Gradients are checked in float64 by central differences of one scalar
 objective: `sum(output * proj)` for an ordinary output (proj a fixed random
 head gradient), and the operator's own objective for a loss output, whose
@@ -8,6 +11,7 @@ backward ignores the head gradient (section 12.2 of the reference).
 import numpy as np
 
 from .context import cpu, to_numpy
+from .datasets import download, get_mnist, get_mnist_iterator, get_mnist_ubyte  # noqa: F401
 
 
 def default_context():
