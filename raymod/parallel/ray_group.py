@@ -100,8 +100,9 @@ def _bundles(contexts, node_cpus, free_cpus, cpu_threads=None):
     scale = min(1.0, max(0.0, free_cpus) / sum(wants)) if wants else 1.0
     if scale < 1.0:
         logging.getLogger(__name__).info(
-            "raymod: %.4g CPU(s) free for %d device workers; they will share cores",
-            free_cpus, len(contexts))
+            "raymod: other Ray work holds the cores (%.4g of %.4g wanted are free); these %d "
+            "device workers will share cores with it, which is expected with several "
+            "modules or Tune trials at once; nothing to do", free_cpus, sum(wants), len(contexts))
         if cpu_threads is None:
             # Fewer BLAS threads where cores are shared: spinning threads of two
             # modules on the same cores slow both (a 2-stage chain ran 2.8x slower).
