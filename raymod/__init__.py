@@ -2,7 +2,7 @@
 
 `import raymod as rm` gives MXNet's short names: rm.sym, rm.mod, rm.io,
 rm.metric, rm.optimizer, rm.init, rm.callback, rm.kv, rm.rnn, rm.nd,
-rm.cpu(), rm.gpu(), rm.model, rm.kvstore, rm.contrib.
+rm.cpu(), rm.gpu(), rm.model, rm.kvstore, rm.contrib, rm.viz.
 """
 from .base import MXNetError  # noqa: F401
 from .context import Context, cpu, gpu, current_context  # noqa: F401
@@ -35,5 +35,6 @@ from . import module  # noqa: F401
 from . import module as mod  # noqa: F401
 from . import test_utils  # noqa: F401
 from . import contrib  # noqa: F401  (its submodules load on first use)
+from . import viz  # noqa: F401
 
 __version__ = "0.1.0"
