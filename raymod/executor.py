@@ -98,7 +98,7 @@ class Executor:
     """
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write",
-                 aux_states=None, shared_exec=None, seed=None):
+                 aux_states=None, shared_exec=None, seed=None, *, plan_memory=True):
         self._symbol = symbol
         self._ctx = ctx or current_context()
         xp = self._ctx.xp
@@ -132,23 +132,31 @@ class Executor:
             from .random import executor_seed
             seed = executor_seed()
         self._seed = int(seed)
+        self._plan_memory = bool(plan_memory)
         self._plan = compile_plan(symbol, self.arg_dict, self.aux_dict, self.grad_dict,
                                   self._grad_req, self._entry_shapes, self._entry_types,
                                   xp, xp.random.default_rng(self._seed),
-                                  pool=shared_exec._plan.buffers if shared_exec else None)
-        self.outputs = self._plan.outputs
+                                  pool=shared_exec._plan.pool if shared_exec else None,
+                                  plan_memory=plan_memory)
+
+    @property
+    def outputs(self):
+        """The output arrays (valid after forward, and still after backward)."""
+        return self._plan.outputs
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def simple_bind(cls, symbol, ctx=None, grad_req="write", type_dict=None,
-                    shared_exec=None, shapes=None, seed=None, share_memory=False):
+                    shared_exec=None, shapes=None, seed=None, share_memory=False, *,
+                    plan_memory=True):
         """Allocate every argument, gradient and aux array from `shapes`, then bind.
 
         `seed` seeds the executor's generator (Dropout masks); by default one
         is drawn from `raymod.random.executor_seed()`. With `share_memory`,
-        intermediate buffers are views of `shared_exec`'s where they fit (MXNet's
-        shared memory pool): only for executors that never run interleaved with
-        it, such as the buckets of one module.
+        intermediates live in `shared_exec`'s memory pool (MXNet's shared memory
+        pool), which grows to the larger of the two plans: only for executors
+        that never run interleaved with it, such as the buckets of one module.
+        `plan_memory=False` gives every intermediate its own memory (see Executor).
         """
         ctx = ctx or current_context()
         xp = ctx.xp
@@ -192,7 +200,7 @@ class Executor:
         aux = {n: alloc(n, shared.aux_dict if shared else {})
                for n in symbol.list_auxiliary_states()}
         exe = cls(symbol, ctx, args, args_grad=grads, grad_req=reqs, aux_states=aux, seed=seed,
-                  shared_exec=shared if share_memory else None)
+                  shared_exec=shared if share_memory else None, plan_memory=plan_memory)
         exe._owned = owned
         return exe
 
@@ -265,12 +273,46 @@ class Executor:
         return dict(self._grad_req)
 
     def nbytes(self, owned_only=True):
-        """Bytes of memory this executor holds (owned_only: not shared with another)."""
+        """Bytes of memory this executor holds (owned_only: not shared with another).
+
+        Intermediates count as the bytes this executor's plan added to its
+        memory pool when it was bound (0 for a bucket that fits in the pool).
+        """
         arrays = list(self.arg_dict.values()) + list(self.grad_dict.values()) + \
             list(self.aux_dict.values())
         total = sum(int(a.nbytes) for a in arrays
                     if not owned_only or id(a) in self._owned)
         return total + self._plan.nbytes()
+
+    def memory_report(self):
+        """Where this executor's memory goes, in bytes: the memory plan's accounting.
+
+        Returns
+        -------
+        dict
+            ``arguments``: the bound arguments (weights, data, labels);
+            ``aux_states``: the auxiliary states; ``gradients``: the gradient
+            arrays; ``outputs``: the graph outputs (kept after forward and
+            backward); ``saved``: other intermediates backward reads, kept
+            from forward to the end of backward; ``workspace``: operators' own
+            buffers (what they keep for backward themselves, such as
+            Dropout's mask); ``arena``: the planned memory of every
+            intermediate and gradient, after reuse; ``unplanned``: what the
+            same values take with no reuse; ``peak_live``: the most
+            intermediate bytes alive at one time (the arena's lower bound);
+            ``pool``: the shared pool (arena and operator scratch) this
+            executor draws from, as large as the largest plan using it;
+            ``scratch``: the part of the pool holding operator temporaries;
+            ``total``: arguments + aux_states + gradients + pool +
+            workspace, this executor's footprint at its peak.
+        """
+        report = self._plan.report()
+        report["arguments"] = sum(int(a.nbytes) for a in self.arg_dict.values())
+        report["aux_states"] = sum(int(a.nbytes) for a in self.aux_dict.values())
+        report["gradients"] = sum(int(a.nbytes) for a in self.grad_dict.values())
+        report["total"] = report["arguments"] + report["aux_states"] + \
+            report["gradients"] + report["pool"] + report["workspace"]
+        return report
 
     # ------------------------------------------------------------------ running
     def forward(self, is_train=False, **kwargs):
@@ -386,7 +428,7 @@ class Executor:
         # The reshaped executor replaces this one: it may reuse its intermediate memory.
         exe = Executor(self._symbol, self._ctx, new["arg"], args_grad=new["grad"],
                        grad_req=dict(self._grad_req), aux_states=new["aux"], seed=self._seed,
-                       shared_exec=self)
+                       shared_exec=self, plan_memory=self._plan_memory)
         exe._owned = owned
         return exe
 

@@ -1,12 +1,18 @@
 """The flat plan an Executor runs: forward steps, backward steps, head-gradient rules.
 
-`compile_plan` walks the graph once, at bind. Every op output gets its buffer
-and every entry that needs a gradient gets a gradient buffer there; running
-the plan is a loop of operator calls on those arrays and allocates nothing.
+`compile_plan` walks the graph once, at bind. It decides which entries need
+a gradient and who writes each one (grad_req is applied here), then
+describes every intermediate -- op outputs, their gradients, the scratch
+that sums a gradient used twice -- as a `Value` written at one step and read
+until another, from each operator's declarations of what its backward reads
+and what it may compute in place. `raymod.executor_memory` decides where
+each value lives in one arena; running the plan is a loop of operator calls
+on views of that arena and allocates nothing.
 """
 import numpy as np
 
 from .base import MXNetError
+from .executor_memory import FOREVER, MemoryPool, Value, plan_values
 from .ops.base import Workspace
 from .symbol.node import aux_variable_ids, topo_order
 
@@ -16,6 +22,10 @@ HEAD_GRAD_REQUIRED = (
     "please modify your network and pass it through the make_loss symbol.")
 # Besides losses, outputs whose input gradient does not depend on a head gradient.
 _NO_HEAD_GRAD_OPS = ("BlockGrad",)
+# Debugging aid: plans compiled while this is True fill every block of the arena
+# with NaN bytes as soon as its last value dies, so an operator that reads a value
+# it did not declare (backward_inputs/backward_outputs) reads NaN. Tests set it.
+POISON_FREED = False
 
 
 def ignores_head_grad(op):
@@ -24,15 +34,25 @@ def ignores_head_grad(op):
 
 
 class _Step:
-    __slots__ = ("node", "op", "ins", "outs", "ws", "in_grads", "out_grads", "adds",
-                 "input_names", "monitor_zeros")
+    """One operator call. The *_refs name what each array is (a bound array or a planned
+    Value); ins/outs/in_grads/out_grads are the arrays themselves, rebuilt from the refs
+    whenever the memory pool's arena changes."""
 
-    def __init__(self, node, ins, outs, ws):
-        self.node, self.op, self.ins, self.outs, self.ws = node, node.op, ins, outs, ws
-        self.in_grads = self.out_grads = None
+    __slots__ = ("node", "op", "ws", "input_names", "monitor_zeros",
+                 "in_refs", "out_refs", "in_grad_refs", "out_grad_refs", "add_refs",
+                 "ins", "outs", "in_grads", "out_grads", "adds", "freed_forward",
+                 "freed_backward")
+
+    def __init__(self, node, in_refs, out_refs, ws):
+        self.node, self.op, self.ws = node, node.op, ws
+        self.in_refs, self.out_refs = in_refs, out_refs
+        self.in_grad_refs = self.out_grad_refs = None
+        self.add_refs = ()
+        self.ins = self.outs = self.in_grads = self.out_grads = None
         self.adds = ()
         self.input_names = node.op.list_inputs()
         self.monitor_zeros = None
+        self.freed_forward = self.freed_backward = ()
 
 
 class _Head:
@@ -42,42 +62,103 @@ class _Head:
     BlockGrad); one given anyway is still passed on (SoftmaxOutput with
     out_grad=True reads it), and a missing one reads as zeros.
     """
-    __slots__ = ("index", "buf", "add", "required")
+    __slots__ = ("index", "ref", "buf", "add", "required")
 
-    def __init__(self, index, buf, add, required):
-        self.index, self.buf, self.add, self.required = index, buf, add, required
+    def __init__(self, index, ref, add, required):
+        self.index, self.ref, self.add, self.required = index, ref, add, required
+        self.buf = None
 
 
 class Plan:
-    def __init__(self, xp, steps, backward_steps, outputs, heads, allocated, named=None):
+    """Forward and backward step lists over one memory layout (see compile_plan)."""
+
+    def __init__(self, xp, steps, backward_steps, output_refs, heads, pool, layout, owned,
+                 saved, added_bytes):
         self.xp = xp
-        self.buffers = named or {}     # name -> buffer, the pool a sharing executor reuses
+        self.pool = pool               # the arena this plan shares with its buckets
         self.steps = steps
         self.backward_steps = backward_steps
-        self.outputs = outputs
+        self.layout = layout
+        self.poison = POISON_FREED     # debugging: fill freed memory with NaN (0xFF bytes)
+        self._output_refs = output_refs
+        self._outputs = []
         self._heads = heads            # _Head for every output that needs a head gradient
-        self._allocated = allocated
+        self._owned = owned            # arrays this plan allocated outside the pool
+        self._saved = saved            # the values backward reads
+        self._added_bytes = added_bytes
+        self._ready = False
+        self._seed_freed = layout.freed.get(len(steps), ())
 
+    # ------------------------------------------------------------------ arrays
+    def release(self):
+        """Drop every view of the arena (the pool is replacing it); rebuilt on next use."""
+        self._ready = False
+        for s in self.steps:
+            s.ins = s.outs = s.in_grads = s.out_grads = None
+            s.adds = ()
+        for h in self._heads:
+            h.buf = None
+        self._outputs = []
+
+    def _materialize(self):
+        views = {}
+
+        def resolve(ref):
+            if not isinstance(ref, Value):
+                return ref
+            view = views.get(id(ref))
+            if view is None:
+                view = views[id(ref)] = self.pool.view(ref.block.offset, ref.shape,
+                                                       ref.dtype)
+            return view
+
+        for s in self.steps:
+            s.ins = [resolve(r) for r in s.in_refs]
+            s.outs = [resolve(r) for r in s.out_refs]
+            if s.in_grad_refs is not None:
+                s.in_grads = [None if r is None else resolve(r) for r in s.in_grad_refs]
+                s.out_grads = [resolve(r) for r in s.out_grad_refs]
+                s.adds = tuple((resolve(d), resolve(t)) for d, t in s.add_refs)
+        for h in self._heads:
+            h.buf = resolve(h.ref)
+        self._outputs[:] = [resolve(r) for r in self._output_refs]
+        self._ready = True
+
+    @property
+    def outputs(self):
+        if not self._ready:
+            self._materialize()
+        return self._outputs
+
+    # ------------------------------------------------------------------ running
     def forward(self, is_train, monitor=None):
-        xp = self.xp
-        if monitor is None:
+        if not self._ready:
+            self._materialize()
+        xp, scratch = self.xp, self.pool.scratch
+        if monitor is None and not self.poison:
             for s in self.steps:
+                scratch.top = 0
                 s.op.forward(xp, s.ins, s.outs, s.ws, is_train)
             return
-        callback, monitor_all = monitor
+        callback, monitor_all = monitor if monitor is not None else (None, False)
         for s in self.steps:
             if monitor_all:
                 for name, (src, _), arr in zip(s.input_names, s.node.inputs, s.ins):
                     if src.is_variable:
                         callback(src.name, arr)
                     callback(f"{s.node.name}_{name}", arr)
+            scratch.top = 0
             s.op.forward(xp, s.ins, s.outs, s.ws, is_train)
-            for name, arr in zip(s.node.output_names(), s.outs):
-                callback(name, arr)
+            if callback is not None:     # reported before any later step reuses them
+                for name, arr in zip(s.node.output_names(), s.outs):
+                    callback(name, arr)
+            self._poison(s.freed_forward)
 
     def backward(self, out_grads, is_train=True, monitor=None):
-        xp = self.xp
-        n_out = len(self.outputs)
+        if not self._ready:
+            self._materialize()
+        xp, scratch = self.xp, self.pool.scratch
+        n_out = len(self._output_refs)
         if out_grads is not None and len(out_grads) > n_out:
             raise MXNetError(f"backward: received {len(out_grads)} head gradients for "
                              f"{n_out} outputs")
@@ -100,12 +181,21 @@ class Plan:
                 head.buf += xp.asarray(g)
             else:
                 head.buf[...] = xp.asarray(g)
+        self._poison(self._seed_freed)
         for s in self.backward_steps:
+            scratch.top = 0
             s.op.backward(xp, s.out_grads, s.ins, s.outs, s.in_grads, s.ws)
             for dst, tmp in s.adds:
                 dst += tmp
             if monitor is not None:
                 self._report_backward(s, monitor[0])
+            if self.poison:
+                self._poison(s.freed_backward)
+
+    def _poison(self, blocks):
+        if self.poison:
+            for block in blocks:
+                self.pool.poison(block)
 
     def _report_backward(self, step, callback):
         """MXNet names a backward node's outputs <node>_backward_output[<i>], one per
@@ -120,73 +210,117 @@ class Plan:
             suffix = "" if n_args == 1 else str(i)
             callback(f"{step.node.name}_backward_output{suffix}", g)
 
+    # ------------------------------------------------------------------ accounting
+    def workspace_bytes(self):
+        return sum(s.ws.nbytes() for s in self.steps)
+
     def nbytes(self):
-        return sum(int(a.nbytes) for a in self._allocated) + \
-            sum(s.ws.nbytes() for s in self.steps)
+        """Bytes this plan added: arena growth at bind, zero gradients, workspaces."""
+        return self._added_bytes + sum(int(a.nbytes) for a in self._owned) + \
+            self.workspace_bytes()
+
+    def report(self):
+        """Bytes of the plan's parts; see Executor.memory_report."""
+        values = self.layout.values
+        outputs = {id(r) for r in self._output_refs if isinstance(r, Value)}
+        return {
+            "outputs": sum(v.nbytes for v in values if id(v) in outputs),
+            "saved": sum(v.nbytes for v in self._saved if id(v) not in outputs),
+            "arena": self.layout.arena_bytes,
+            "peak_live": self.layout.peak()[0],
+            "unplanned": sum(v.nbytes for v in values),
+            "workspace": self.workspace_bytes() + sum(int(a.nbytes) for a in self._owned),
+            "scratch": self.pool.scratch.nbytes,
+            "pool": self.pool.nbytes,
+        }
 
     def describe(self):
         lines = []
         for s in self.steps:
-            ins = [tuple(a.shape) for a in s.ins]
-            outs = [tuple(a.shape) for a in s.outs]
+            ins = [tuple(r.shape) for r in s.in_refs]
+            outs = [tuple(r.shape) for r in s.out_refs]
             lines.append(f"{s.op.op_name} {s.node.name}: in {ins} -> out {outs}")
         return "\n".join(lines)
 
 
-def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng,
-                 pool=None):
-    """Turn the graph into forward and backward step lists over preallocated arrays.
+def _inplace_candidates(op, ins, outs, pairs):
+    for i, j in pairs:
+        if i < len(ins) and j < len(outs) and isinstance(ins[i], Value):
+            outs[j].candidates.append(ins[i])
 
-    pool: {buffer name: array} of another executor's plan (a bucket sharing the
-    default bucket's memory). An op output, or a gradient buffer that is
-    written before it is read in every backward, becomes a view of the pool's
-    buffer of the same name when that one is large enough, as MXNet's shared
-    memory pool; buffers that must stay zero are always this plan's own.
+
+def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng,
+                 pool=None, plan_memory=True):
+    """Turn the graph into forward and backward step lists over one planned arena.
+
+    pool: the MemoryPool of another executor that never runs interleaved with
+    this one (a bucket sharing the default bucket's memory); by default a new
+    one. plan_memory=False gives every intermediate its own memory for the
+    whole step (no reuse, nothing in place), for debugging declarations.
     """
     order = topo_order(symbol._heads)
     aux_ids = aux_variable_ids(order)
-    allocated, named = [], {}
+    pool = pool if pool is not None else MemoryPool(xp)
+    values = []          # every planned Value, in birth order
 
-    def new_buffer(key, name, shareable=True):
-        shape, dtype = shapes[key], np.dtype(types.get(key) or np.float32)
-        src = pool.get(name) if (pool and shareable) else None
-        size = int(np.prod(shape))
-        if src is not None and src.dtype == dtype and src.size >= size:
-            arr = src.reshape(-1)[:size].reshape(shape)
-        else:
-            arr = xp.zeros(shape, dtype=dtype)
-            allocated.append(arr)
-        if shareable:
-            named[name] = arr
-        return arr
+    def new_value(key, born):
+        shape, dtype = tuple(shapes[key]), np.dtype(types.get(key) or np.float32)
+        v = Value(key, dtype.itemsize * int(np.prod(shape, dtype=np.int64)), born)
+        v.shape, v.dtype = shape, dtype
+        values.append(v)
+        return v
 
-    # Values: variables are the bound arrays; op outputs get buffers once, here.
-    value, needs = {}, {}
-    steps, node_needs = [], {}
+    # Forward: variables are the bound arrays; every op output is a Value born at its step.
+    ref, needs, steps, node_needs = {}, {}, [], {}
     for node in order:
         if node.is_variable:
             is_aux = id(node) in aux_ids
-            value[(id(node), 0)] = (aux_dict if is_aux else arg_dict)[node.name]
+            ref[(id(node), 0)] = (aux_dict if is_aux else arg_dict)[node.name]
             needs[(id(node), 0)] = not is_aux and grad_req[node.name] != "null"
             continue
-        names = node.output_names()
-        outs = [new_buffer((id(node), i), names[i]) for i in range(node.num_outputs)]
-        for i, arr in enumerate(outs):
-            value[(id(node), i)] = arr
+        time = len(steps)
+        ins = [ref[(id(src), i)] for src, i in node.inputs]
+        for r in ins:
+            if isinstance(r, Value):
+                r.read_at(time)
+        outs = [new_value((id(node), i), time) for i in range(node.num_outputs)]
+        for i, v in enumerate(outs):
+            ref[(id(node), i)] = v
+            v.identity = node.op.inplace_identity
+        _inplace_candidates(node.op, ins, outs, node.op.inplace_pairs())
         aux_slots = set(node.aux_input_slots())
-        ins = [value[(id(src), i)] for src, i in node.inputs]
-        steps.append(_Step(node, ins, outs, Workspace(xp, rng)))
         nb = any(needs[(id(src), i)] for slot, (src, i) in enumerate(node.inputs)
                  if slot not in aux_slots)
         node_needs[id(node)] = nb
         for i in range(node.num_outputs):
             needs[(id(node), i)] = nb
+        steps.append(_Step(node, ins, outs, Workspace(
+            xp, rng, scratch=pool.scratch if plan_memory else None,
+            keeps_for_backward=nb or not plan_memory)))
+    for node, i in symbol._heads:        # graph outputs stay valid after forward and backward
+        if isinstance(ref[(id(node), i)], Value):
+            ref[(id(node), i)].last = FOREVER
 
+    head_plan, routes = _gradient_routes(symbol, order, steps, needs, node_needs, grad_req)
+    heads, backward_steps, saved, owned = _backward_values(
+        steps, order, routes, head_plan, ref, needs, grad_dict, new_value, shapes, types, xp)
+
+    if not plan_memory:                 # every value its own block, as before the plan
+        for v in values:
+            v.last, v.candidates = FOREVER, []
+    layout = plan_values(values)
+    _attach_freed(steps, backward_steps, layout)
+    plan = Plan(xp, steps, backward_steps, [ref[(id(n), i)] for n, i in symbol._heads],
+                heads, pool, layout, owned, saved, 0)
+    plan._added_bytes = pool.reserve(plan, layout.arena_bytes)
+    return plan
+
+
+def _gradient_routes(symbol, order, steps, needs, node_needs, grad_req):
+    """Who writes each gradient: head gradients first (an output listed twice adds its
+    second), then consumers in backward order (the first writes, later ones add)."""
     accumulate = {(id(n), 0) for n in order
                   if n.is_variable and needs[(id(n), 0)] and grad_req[n.name] == "add"}
-
-    # Who writes each gradient: head gradients first; an output listed twice adds
-    # its second head gradient. Loss and BlockGrad outputs need none.
     head_plan, written = [], set()
     for index, (node, i) in enumerate(symbol._heads):
         key = (id(node), i)
@@ -195,7 +329,6 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
         head_plan.append((index, key, key in written or key in accumulate,
                           not ignores_head_grad(node.op)))
         written.add(key)
-    # Then consumers, in backward order: the first writes in place, later ones add.
     routes = []
     for step in reversed(steps):
         node = step.node
@@ -213,38 +346,97 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
                 route.append(("write", key))
                 written.add(key)
         routes.append((step, route))
+    return head_plan, routes
 
-    # Gradient buffers: an argument's grad array, or one buffer per op output.
-    grad = {}
-    for node in order:
-        for i in range(node.num_outputs):
-            key = (id(node), i)
-            if not needs[key]:
-                continue
-            if node.is_variable:
-                grad[key] = grad_dict[node.name]
-            else:   # one nobody writes must stay zero: never a view of shared memory
-                grad[key] = new_buffer(key, "grad:" + node.output_names()[i],
-                                       shareable=key in written)
-    heads = [_Head(index, grad[key], add, required=required)
-             for index, key, add, required in head_plan]
+
+def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new_value,
+                     shapes, types, xp):
+    """Gradient Values on the backward timeline; forward values backward reads are kept.
+
+    Times: forward step k is k, seeding the head gradients is n = len(steps), the
+    m-th backward step is n + 1 + m. A forward value backward reads lives until
+    backward ends, so backward may be repeated after one forward.
+    """
+    n = len(steps)
+    end = n + len(routes)
+    variables = {(id(node), 0): node.name for node in order if node.is_variable}
+    grad, owned, saved = {}, [], []
+
+    def grad_target(key, time):
+        """The array or Value a gradient is written into at `time` (first writer)."""
+        if key in variables:
+            return grad_dict[variables[key]]
+        grad[key] = new_value(key, time)
+        return grad[key]
+
+    heads = []
+    for index, key, add, required in head_plan:
+        if key in grad:                  # an output listed twice: its second head adds
+            target = grad[key]
+            target.read_at(n)
+        else:
+            target = grad_target(key, n)
+        heads.append(_Head(index, target, add, required))
 
     backward_steps = []
-    for step, route in routes:
+    seen_saved = set()
+    for m, (step, route) in enumerate(routes):
+        time = n + 1 + m
+        node, op = step.node, step.op
+        for i in op.backward_inputs():
+            r = step.in_refs[i] if i < len(step.in_refs) else None
+            if isinstance(r, Value):
+                r.read_at(end)
+                if id(r) not in seen_saved:
+                    seen_saved.add(id(r))
+                    saved.append(r)
+        for j in op.backward_outputs():
+            r = step.out_refs[j] if j < len(step.out_refs) else None
+            if isinstance(r, Value):
+                r.read_at(end)
+                if id(r) not in seen_saved:
+                    seen_saved.add(id(r))
+                    saved.append(r)
+        out_grads = []
+        for j in range(node.num_outputs):
+            key = (id(node), j)
+            g = grad.get(key)
+            if g is None:       # nobody writes it: zeros, never shared memory
+                g = grad[key] = xp.zeros(shapes[key], dtype=np.dtype(types.get(key)
+                                                                     or np.float32))
+                owned.append(g)
+            elif isinstance(g, Value):
+                g.read_at(time)
+            out_grads.append(g)
+        inplace = {}
+        for j, i in op.backward_inplace_pairs():
+            if j < len(out_grads) and isinstance(out_grads[j], Value):
+                inplace.setdefault(i, []).append(out_grads[j])
         in_grads, adds = [], []
         for slot, (how, key) in enumerate(route):
             if how is None:
                 in_grads.append(None)
-            elif how == "add":
-                tmp = new_buffer(key, f"tmp:{step.node.name}:{slot}")
-                in_grads.append(tmp)
-                adds.append((grad[key], tmp))
+                continue
+            if how == "add":
+                target = new_value(key, time)      # a temporary, summed right after
+                dst = grad[key] if key in grad else grad_dict[variables[key]]
+                if isinstance(dst, Value):
+                    dst.read_at(time)
+                adds.append((dst, target))
             else:
-                in_grads.append(grad[key])
-        step.in_grads = in_grads
-        step.adds = tuple(adds)
-        step.out_grads = [grad[(id(step.node), i)] for i in range(step.node.num_outputs)]
+                target = grad_target(key, time)
+            if isinstance(target, Value):
+                target.candidates.extend(inplace.get(slot, ()))
+            in_grads.append(target)
+        step.in_grad_refs, step.out_grad_refs, step.add_refs = in_grads, out_grads, tuple(adds)
         backward_steps.append(step)
+    return heads, backward_steps, saved, owned
 
-    outputs = [value[(id(n), i)] for n, i in symbol._heads]
-    return Plan(xp, steps, backward_steps, outputs, heads, allocated, named)
+
+def _attach_freed(steps, backward_steps, layout):
+    """Which blocks die after each step (poisoned in debugging runs)."""
+    n = len(steps)
+    for k, s in enumerate(steps):
+        s.freed_forward = tuple(layout.freed.get(k, ()))
+    for m, s in enumerate(backward_steps):
+        s.freed_backward = tuple(layout.freed.get(n + 1 + m, ()))

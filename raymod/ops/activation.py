@@ -44,6 +44,21 @@ class Activation(Operator):
     params = {"act_type": Param("str", required=True,
                                 choices=("relu", "sigmoid", "tanh", "softrelu", "softsign"))}
 
+    # Memory: backward reads the output (softsign: the input); forward computes in
+    # place except softrelu and softsign, which read x after writing y; backward
+    # writes gx in its last pass, so gx may be gy's memory.
+    def backward_inputs(self):
+        return (0,) if self.act_type == "softsign" else ()
+
+    def backward_outputs(self):
+        return () if self.act_type == "softsign" else (0,)
+
+    def inplace_pairs(self):
+        return () if self.act_type in ("softrelu", "softsign") else ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
+
     def forward(self, xp, inputs, outputs, ws, is_train):
         x, y = inputs[0], outputs[0]
         act = self.act_type
@@ -74,29 +89,28 @@ class Activation(Operator):
             return
         gy, x, y = out_grads[0], inputs[0], outputs[0]
         act = self.act_type
+        # dy/dx goes through a scratch buffer of gx's dtype (no bool array or cast per
+        # step); gx is written last, from gy, so it may share gy's memory.
+        d = ws.scratch("dydx", gx.shape, gx.dtype)
         if act == "relu":
-            # The mask goes through a buffer of gx's dtype: no bool array or cast per step.
-            mask = ws.buffer("relu_mask", gx.shape, gx.dtype)
-            xp.greater(y, 0, out=mask)
-            xp.multiply(gy, mask, out=gx)
+            xp.greater(y, 0, out=d)
         elif act == "sigmoid":
-            xp.subtract(1, y, out=gx)
-            gx *= y
-            gx *= gy
+            xp.subtract(1, y, out=d)
+            d *= y
         elif act == "tanh":
-            xp.multiply(y, y, out=gx)
-            xp.subtract(1, gx, out=gx)
-            gx *= gy
+            xp.multiply(y, y, out=d)
+            xp.subtract(1, d, out=d)
         elif act == "softrelu":
-            xp.negative(y, out=gx)
-            xp.expm1(gx, out=gx)
-            xp.negative(gx, out=gx)
-            gx *= gy
+            xp.negative(y, out=d)
+            xp.expm1(d, out=d)
+            xp.negative(d, out=d)
         else:  # softsign: 1 / (1 + |x|)^2, from the input as MXNet
-            xp.abs(x, out=gx)
-            gx += 1
-            xp.multiply(gx, gx, out=gx)
-            xp.divide(gy, gx, out=gx)
+            xp.abs(x, out=d)
+            d += 1
+            xp.multiply(d, d, out=d)
+            xp.divide(gy, d, out=gx)
+            return
+        xp.multiply(gy, d, out=gx)
 
 
 # --------------------------------------------------------------------------- LeakyReLU
@@ -128,6 +142,15 @@ class LeakyReLU(Operator):
 
     def list_arguments(self):
         return ["data", "gamma"] if self.act_type == "prelu" else ["data"]
+
+    # Memory: leaky, rrelu, elu and selu differentiate from the output, prelu and
+    # gelu from the inputs; forward reads x after writing y, so nothing is in place.
+    def backward_inputs(self):
+        return (0, 1) if self.act_type == "prelu" else \
+            (0,) if self.act_type == "gelu" else ()
+
+    def backward_outputs(self):
+        return () if self.act_type in ("prelu", "gelu") else (0,)
 
     def input_attrs(self, input_name):
         if input_name == "gamma":
@@ -255,6 +278,20 @@ class _SoftmaxBase(Operator):
     def no_grad_inputs(self):
         return ("length",) if self.use_length else ()
 
+    # Memory: backward reads the output (and the lengths); forward reads x into its
+    # scratch before writing y, backward forms gy - sum(...) before writing gx.
+    def backward_inputs(self):
+        return (1,) if self.use_length else ()
+
+    def backward_outputs(self):
+        return (0,)
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
+
     def _axis(self, ndim):
         axis = self.axis + ndim if self.axis < 0 else self.axis
         if not 0 <= axis < ndim:
@@ -297,7 +334,7 @@ class _SoftmaxBase(Operator):
         x, y = inputs[0], outputs[0]
         axis = self._axis(x.ndim)
         mask = self._mask(xp, inputs[1], x.shape, axis) if self.use_length else None
-        work = ws.buffer("work", x.shape, np.result_type(x.dtype, y.dtype))
+        work = ws.scratch("work", x.shape, np.result_type(x.dtype, y.dtype))
         if mask is None:
             top = x.max(axis=axis, keepdims=True)
             xp.subtract(x, top, out=work)

@@ -164,10 +164,9 @@ class Scratch:
 
     def take(self, shape, dtype):
         dtype = np.dtype(dtype)
-        shape = tuple(int(d) for d in shape)
         nbytes = dtype.itemsize
         for d in shape:
-            nbytes *= d
+            nbytes *= int(d)
         start = self.top
         end = start + nbytes
         if end > self.buf.size:

@@ -30,6 +30,13 @@ class Concat(Operator):
     def list_arguments(self):
         return [f"arg{i}" for i in range(self.num_args)]
 
+    # Memory: backward slices gy by the inputs' shapes; no forward value is read.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
     def infer_shape(self, in_shapes, out_shapes):
         ins, outs = list(in_shapes), list(out_shapes)
         names = self.list_arguments() + ["output"]
@@ -116,6 +123,13 @@ class SliceChannel(Operator):
     def list_outputs(self):
         return [f"output{i}" for i in range(self.num_outputs)]
 
+    # Memory: backward copies the pieces' gradients back; no forward value is read.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
     def infer_shape(self, in_shapes, out_shapes):
         ins, outs = list(in_shapes), list(out_shapes)
         n, data = self.num_outputs, ins[0]
@@ -180,6 +194,13 @@ class SliceAxis(Operator):
         "begin": Param("int", required=True),
         "end": Param("int", required=True, optional=True),
     }
+
+    # Memory: backward scatters gy by data's shape; no forward value is read.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
 
     def _bounds(self, shape):
         a = _axis(self, self.axis, len(shape))

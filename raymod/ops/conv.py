@@ -77,6 +77,14 @@ class Convolution(Operator):
     def list_arguments(self):
         return ["data", "weight"] if self.no_bias else ["data", "weight", "bias"]
 
+    # Memory (the executor's planner): backward reads data and weight, never the
+    # bias or the output.
+    def backward_inputs(self):
+        return (0, 1)
+
+    def backward_outputs(self):
+        return ()
+
     # ------------------------------------------------------------------ shapes
     def _extent(self, i):
         """Spatial extent of the dilated kernel along dim i."""

@@ -12,6 +12,13 @@ class Cast(Operator):
     aliases = ("cast",)
     params = {"dtype": Param("dtype", required=True)}
 
+    # Memory: the gradient is gy cast back; nothing of forward is read.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
     def infer_type(self, in_types, out_types):
         return list(in_types), [self.dtype]
 
@@ -87,6 +94,16 @@ class _FilledLike(Operator):
     """An array shaped and typed like data, filled with `value`; zero gradient."""
 
     value = 0
+
+    # Memory: only data's shape matters, so the output may take its memory.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         outputs[0].fill(self.value)

@@ -34,6 +34,20 @@ class Dropout(Operator):
         "cudnn_off": Param("bool", False, optional=True),
     }
 
+    # Memory: the mask lives in the workspace (kept only when backward runs), so
+    # backward reads no forward value; y = x * mask and dx = dy * mask run in place.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
+
     def check_attrs(self):
         if not 0.0 <= self.p <= 1.0:
             self.error(f"p must be in [0, 1], received {self.p}", ValueError)
@@ -61,14 +75,14 @@ class Dropout(Operator):
         if not active:
             xp.copyto(y, x)
             return
-        mask = ws.buffer("mask", self._mask_shape(x.shape), x.dtype)
+        mask = ws.for_backward("mask", self._mask_shape(x.shape), x.dtype)
         if self.p >= 1.0:
             mask.fill(0)
         else:
             if ws.rng is None:
                 ws.rng = xp.random.default_rng(FALLBACK_SEED)
             draw_dtype = np.float64 if x.dtype == np.float64 else np.float32
-            u = ws.buffer("uniform", mask.shape, draw_dtype)
+            u = ws.scratch("uniform", mask.shape, draw_dtype)
             _uniform(ws.rng, u)
             keep = 1.0 - self.p
             xp.less(u, keep, out=mask)
@@ -80,7 +94,7 @@ class Dropout(Operator):
         if gx is None:
             return
         if ws.saved.get("active"):
-            mask = ws.buffer("mask", self._mask_shape(inputs[0].shape), inputs[0].dtype)
+            mask = ws.for_backward("mask", self._mask_shape(inputs[0].shape), inputs[0].dtype)
             xp.multiply(out_grads[0], mask, out=gx)
         else:
             xp.copyto(gx, out_grads[0])

@@ -32,6 +32,9 @@ def _reduce_to(xp, full, shape, out):
 class _AddMath:
     """y = a + b."""
 
+    reads = ((), ())                      # (inputs, outputs) the gradients read
+    grad_over_gy = ((0, 0), (0, 1))       # (output, input): gx written over gy's memory
+
     @staticmethod
     def _fwd(xp, a, b, out):
         xp.add(a, b, out=out)
@@ -47,6 +50,9 @@ class _AddMath:
 
 class _SubMath:
     """y = a - b."""
+
+    reads = ((), ())
+    grad_over_gy = ((0, 0), (0, 1))
 
     @staticmethod
     def _fwd(xp, a, b, out):
@@ -64,6 +70,9 @@ class _SubMath:
 class _MulMath:
     """y = a * b."""
 
+    reads = ((0, 1), ())
+    grad_over_gy = ((0, 1),)              # b's gradient is computed last
+
     @staticmethod
     def _fwd(xp, a, b, out):
         xp.multiply(a, b, out=out)
@@ -79,6 +88,9 @@ class _MulMath:
 
 class _DivMath:
     """y = a / b; dy/db = -a / b^2 = -y / b."""
+
+    reads = ((1,), (0,))
+    grad_over_gy = ((0, 1),)
 
     @staticmethod
     def _fwd(xp, a, b, out):
@@ -97,6 +109,9 @@ class _DivMath:
 
 class _PowMath:
     """y = a ** b; dy/da = b * a^(b-1), dy/db = y * log(a)."""
+
+    reads = ((0, 1), (0,))
+    grad_over_gy = ()                     # both gradients write before reading gy
 
     @staticmethod
     def _fwd(xp, a, b, out):
@@ -120,6 +135,20 @@ class _PowMath:
 class _Binary(Operator):
     def list_arguments(self):
         return ["lhs", "rhs"]
+
+    # Memory: one ufunc with out=, so either operand may be overwritten by the
+    # result (the planner only does it when the sizes match: never a broadcast one).
+    def backward_inputs(self):
+        return self.reads[0]
+
+    def backward_outputs(self):
+        return self.reads[1]
+
+    def inplace_pairs(self):
+        return ((0, 0), (1, 0))
+
+    def backward_inplace_pairs(self):
+        return self.grad_over_gy
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         self._fwd(xp, inputs[0], inputs[1], outputs[0])
@@ -181,7 +210,7 @@ class _BroadcastBinary(_Binary):
             if gx.shape == y.shape:
                 grad_fn(xp, gy, a, b, y, gx)
             else:
-                full = grad_fn(xp, gy, a, b, y, ws.buffer("full", y.shape, gx.dtype))
+                full = grad_fn(xp, gy, a, b, y, ws.scratch("full", y.shape, gx.dtype))
                 _reduce_to(xp, full, gx.shape, gx)
 
 
@@ -212,7 +241,17 @@ class _ScalarOp(Operator):
     params = {"scalar": Param("float", 1.0)}
 
 
-def _scalar_op(name, hint, alias, doc, fwd, grad):
+def _memory(reads_x, reads_y, grad_over_gy):
+    """The memory declarations of a one-input elementwise op (forward is one ufunc)."""
+    return {
+        "backward_inputs": lambda self: (0,) if reads_x else (),
+        "backward_outputs": lambda self: (0,) if reads_y else (),
+        "inplace_pairs": lambda self: ((0, 0),),
+        "backward_inplace_pairs": lambda self: ((0, 0),) if grad_over_gy else (),
+    }
+
+
+def _scalar_op(name, hint, alias, doc, fwd, grad, memory):
     def forward(self, xp, inputs, outputs, ws, is_train):
         fwd(xp, inputs[0], self.scalar, outputs[0])
 
@@ -222,7 +261,7 @@ def _scalar_op(name, hint, alias, doc, fwd, grad):
 
     cls = type(f"_{name}", (_ScalarOp,), {
         "op_name": name, "hint": hint, "aliases": (alias,), "__doc__": doc,
-        "forward": forward, "backward": backward,
+        "forward": forward, "backward": backward, **memory,
     })
     return register(cls)
 
@@ -250,30 +289,30 @@ def _rpow_grad(xp, gy, x, s, y, gx):      # d(s^x) = y * log(s)
 
 _scalar_op("_plus_scalar", "_plusscalar", "_PlusScalar", "data + scalar",
            lambda xp, x, s, y: xp.add(x, s, out=y),
-           lambda xp, gy, x, s, y, gx: xp.copyto(gx, gy))
+           lambda xp, gy, x, s, y, gx: xp.copyto(gx, gy), _memory(False, False, True))
 _scalar_op("_minus_scalar", "_minusscalar", "_MinusScalar", "data - scalar",
            lambda xp, x, s, y: xp.subtract(x, s, out=y),
-           lambda xp, gy, x, s, y, gx: xp.copyto(gx, gy))
+           lambda xp, gy, x, s, y, gx: xp.copyto(gx, gy), _memory(False, False, True))
 _scalar_op("_rminus_scalar", "_rminusscalar", "_RMinusScalar", "scalar - data",
            lambda xp, x, s, y: xp.subtract(s, x, out=y),
-           lambda xp, gy, x, s, y, gx: xp.negative(gy, out=gx))
+           lambda xp, gy, x, s, y, gx: xp.negative(gy, out=gx), _memory(False, False, True))
 _scalar_op("_mul_scalar", "_mulscalar", "_MulScalar", "data * scalar",
            lambda xp, x, s, y: xp.multiply(x, s, out=y),
-           lambda xp, gy, x, s, y, gx: _times(xp, gy, s, gx))
+           lambda xp, gy, x, s, y, gx: _times(xp, gy, s, gx), _memory(False, False, True))
 _scalar_op("_div_scalar", "_divscalar", "_DivScalar", "data / scalar",
            lambda xp, x, s, y: xp.divide(x, s, out=y),
-           lambda xp, gy, x, s, y, gx: xp.divide(gy, s, out=gx))
+           lambda xp, gy, x, s, y, gx: xp.divide(gy, s, out=gx), _memory(False, False, True))
 _scalar_op("_rdiv_scalar", "_rdivscalar", "_RDivScalar", "scalar / data",
-           lambda xp, x, s, y: xp.divide(s, x, out=y), _rdiv_grad)
+           lambda xp, x, s, y: xp.divide(s, x, out=y), _rdiv_grad, _memory(True, True, True))
 _scalar_op("_power_scalar", "_powerscalar", "_PowerScalar", "data ** scalar",
-           lambda xp, x, s, y: xp.power(x, s, out=y), _pow_grad)
+           lambda xp, x, s, y: xp.power(x, s, out=y), _pow_grad, _memory(True, False, False))
 _scalar_op("_rpower_scalar", "_rpower_scalar", "_RPowerScalar", "scalar ** data",
-           lambda xp, x, s, y: xp.power(s, x, out=y), _rpow_grad)
+           lambda xp, x, s, y: xp.power(s, x, out=y), _rpow_grad, _memory(False, True, True))
 
 
 # --------------------------------------------------------------------------- unary math
 
-def _unary_op(name, doc, fwd, grad):
+def _unary_op(name, doc, fwd, grad, memory):
     def forward(self, xp, inputs, outputs, ws, is_train):
         fwd(xp, inputs[0], outputs[0])
 
@@ -282,7 +321,7 @@ def _unary_op(name, doc, fwd, grad):
             grad(xp, out_grads[0], inputs[0], outputs[0], in_grads[0])
 
     cls = type(f"_{name}", (Operator,), {
-        "op_name": name, "__doc__": doc, "forward": forward, "backward": backward,
+        "op_name": name, "__doc__": doc, "forward": forward, "backward": backward, **memory,
     })
     return register(cls)
 
@@ -296,17 +335,19 @@ def _grad_then_times(fn):
 
 
 _unary_op("negative", "-data", lambda xp, x, y: xp.negative(x, out=y),
-          lambda xp, gy, x, y, gx: xp.negative(gy, out=gx))
+          lambda xp, gy, x, y, gx: xp.negative(gy, out=gx), _memory(False, False, True))
 _unary_op("abs", "|data|; gradient sign(data)", lambda xp, x, y: xp.abs(x, out=y),
-          _grad_then_times(lambda xp, x, y, gx: xp.sign(x, out=gx)))
+          _grad_then_times(lambda xp, x, y, gx: xp.sign(x, out=gx)), _memory(True, False, False))
 _unary_op("exp", "e^data", lambda xp, x, y: xp.exp(x, out=y),
-          lambda xp, gy, x, y, gx: xp.multiply(gy, y, out=gx))
+          lambda xp, gy, x, y, gx: xp.multiply(gy, y, out=gx), _memory(False, True, True))
 _unary_op("log", "natural logarithm", lambda xp, x, y: xp.log(x, out=y),
-          lambda xp, gy, x, y, gx: xp.divide(gy, x, out=gx))
+          lambda xp, gy, x, y, gx: xp.divide(gy, x, out=gx), _memory(True, False, True))
 _unary_op("sqrt", "square root; gradient 0.5 / output", lambda xp, x, y: xp.sqrt(x, out=y),
-          lambda xp, gy, x, y, gx: (xp.divide(gy, y, out=gx), xp.multiply(gx, 0.5, out=gx)))
+          lambda xp, gy, x, y, gx: (xp.divide(gy, y, out=gx), xp.multiply(gx, 0.5, out=gx)),
+          _memory(False, True, True))
 _unary_op("square", "data^2", lambda xp, x, y: xp.multiply(x, x, out=y),
-          _grad_then_times(lambda xp, x, y, gx: xp.multiply(x, 2, out=gx)))
+          _grad_then_times(lambda xp, x, y, gx: xp.multiply(x, 2, out=gx)),
+          _memory(True, False, False))
 
 
 @register
@@ -315,6 +356,13 @@ class Clip(Operator):
 
     op_name = "clip"
     params = {"a_min": Param("float", required=True), "a_max": Param("float", required=True)}
+
+    # Memory: backward reads x; forward reads x after writing y, so not in place.
+    def backward_inputs(self):
+        return (0,)
+
+    def backward_outputs(self):
+        return ()
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         x, y = inputs[0], outputs[0]

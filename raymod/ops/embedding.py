@@ -32,6 +32,13 @@ class Embedding(Operator):
     def list_arguments(self):
         return ["data", "weight"]
 
+    # Memory: the weight gradient scatters by the indices; nothing else is read.
+    def backward_inputs(self):
+        return (0,)
+
+    def backward_outputs(self):
+        return ()
+
     def infer_shape(self, in_shapes, out_shapes):
         ins, outs = list(in_shapes), list(out_shapes)
         V, D = self.input_dim, self.output_dim

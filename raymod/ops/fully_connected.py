@@ -18,6 +18,13 @@ class FullyConnected(Operator):
     def list_arguments(self):
         return ["data", "weight"] if self.no_bias else ["data", "weight", "bias"]
 
+    # Memory: backward reads data and weight, never the bias or the output.
+    def backward_inputs(self):
+        return (0, 1)
+
+    def backward_outputs(self):
+        return ()
+
     def infer_shape(self, in_shapes, out_shapes):
         ins, outs = list(in_shapes), list(out_shapes)
         H = self.num_hidden

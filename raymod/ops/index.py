@@ -61,6 +61,19 @@ class SequenceMask(Operator):
     def no_grad_inputs(self):
         return ("sequence_length",)
 
+    # Memory: backward reads the lengths only; forward copies then masks, in place.
+    def backward_inputs(self):
+        return (1,) if self.use_sequence_length else ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
+
     def infer_type(self, in_types, out_types):
         """data and output share a dtype; the lengths keep theirs (data's when unknown)."""
         return _typed_apart(in_types, out_types, apart=1)
@@ -116,6 +129,17 @@ class Where(Operator):
 
     def no_grad_inputs(self):
         return ("condition",)
+
+    # Memory: backward reads the condition; forward copies y first, so only y's
+    # memory may take the output.
+    def backward_inputs(self):
+        return (0,)
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((2, 0),)
 
     def infer_type(self, in_types, out_types):
         """x, y and output share a dtype; the condition keeps its own (x's when unknown)."""
@@ -175,6 +199,13 @@ class Take(Operator):
 
     def no_grad_inputs(self):
         return ("indices",)
+
+    # Memory: the gradient scatters gy by the indices; a's values are never read.
+    def backward_inputs(self):
+        return (1,)
+
+    def backward_outputs(self):
+        return ()
 
     def infer_shape(self, in_shapes, out_shapes):
         ins, outs = list(in_shapes), list(out_shapes)

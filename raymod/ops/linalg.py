@@ -27,6 +27,13 @@ class _Product(Operator):
     def list_arguments(self):
         return ["lhs", "rhs"]
 
+    # Memory: each operand's gradient is a product with the other operand.
+    def backward_inputs(self):
+        return (0, 1)
+
+    def backward_outputs(self):
+        return ()
+
 
 @register
 class Dot(_Product):

@@ -62,6 +62,17 @@ class SoftmaxOutput(Operator):
     def no_grad_inputs(self):
         return ("label",)
 
+    # ---- memory: backward reads the probabilities and the label; the softmax is
+    # computed in place over its logits (the max is taken before y is written).
+    def backward_inputs(self):
+        return (1,)
+
+    def backward_outputs(self):
+        return (0,)
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
     # ---- shapes
     def infer_shape(self, in_shapes, out_shapes):
         ins = list(in_shapes)
@@ -230,6 +241,16 @@ class _RegressionOutput(Operator):
     def no_grad_inputs(self):
         return ("label",)
 
+    # Memory: backward reads the output and the label; forward is one elementwise pass.
+    def backward_inputs(self):
+        return (1,)
+
+    def backward_outputs(self):
+        return (0,)
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
     def infer_shape(self, in_shapes, out_shapes):
         ins = list(in_shapes)
         data, label = ins
@@ -326,6 +347,21 @@ class MakeLoss(Operator):
         "valid_thresh": Param("float", 0.0),
         "normalization": Param("str", "null", choices=_NORMALIZATIONS),
     }
+    # Memory: the output is the input (a view of its memory); backward fills gx with
+    # the scale, reading the data only to count valid elements.
+    inplace_identity = True
+
+    def backward_inputs(self):
+        return (0,) if self.normalization == "valid" else ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         xp.copyto(outputs[0], inputs[0])
@@ -352,6 +388,19 @@ class MakeLossLower(Operator):
 
     op_name = "make_loss"
     is_loss = True
+    inplace_identity = True      # memory: as MakeLoss, the output is a view of the input
+
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def list_outputs(self):
         return ["loss"]
@@ -373,6 +422,19 @@ class BlockGrad(Operator):
 
     op_name = "BlockGrad"
     aliases = ("stop_gradient",)
+    inplace_identity = True      # memory: the output is a view of the input
+
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         xp.copyto(outputs[0], inputs[0])

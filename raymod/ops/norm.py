@@ -12,6 +12,9 @@
   it is visible as `<name>_var`.
 * Inference (`not is_train` or `use_global_stats`) normalises with the moving
   statistics and has its own backward: dx = dy * gamma / sqrt(mv + eps).
+* Memory: forward keeps only the per-channel mean and 1/std; backward reads
+  data and gamma again, as MXNet's kernels do, so nothing of data's size is
+  kept besides data itself.
 """
 import numpy as np
 
@@ -46,6 +49,18 @@ class BatchNorm(Operator):
 
     def list_auxiliary_states(self):
         return ["moving_mean", "moving_var"]
+
+    # Memory: backward reads data and gamma (and the aux states, always kept).
+    # Forward reads each element of data before writing it to the output, so an
+    # inference bind (no backward) computes it in place.
+    def backward_inputs(self):
+        return (0, 1)
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
 
     def list_outputs(self):
         return ["output", "mean", "var"] if self.output_mean_var else ["output"]
@@ -126,21 +141,17 @@ class BatchNorm(Operator):
         train = is_train and not self.use_global_stats
         ws.saved["train"] = train
         if train:
-            xhat = ws.buffer("xhat", x3.shape, x.dtype)
             var = ws.buffer("var", (C,), acc)
             xp.mean(x3, axis=(0, 2), out=mean)
-            xp.subtract(x3, mean.reshape(1, C, 1), out=xhat)
+            # the deviations are formed in y itself: no buffer of data's size
+            xp.subtract(x3, mean.reshape(1, C, 1), out=y3)
             # biased variance: mean of squared deviations
-            xp.copyto(var, xp.einsum("ocj,ocj->c", xhat, xhat) / (outer * inner))
+            xp.copyto(var, xp.einsum("ocj,ocj->c", y3, y3) / (outer * inner))
             xp.add(var, self.eps, out=invstd)
             xp.sqrt(invstd, out=invstd)
             xp.divide(1.0, invstd, out=invstd)
-            xhat *= invstd.reshape(1, C, 1)
-            if self.fix_gamma:
-                xp.add(xhat, beta.reshape(1, C, 1), out=y3)
-            else:
-                xp.multiply(xhat, gamma.reshape(1, C, 1), out=y3)
-                y3 += beta.reshape(1, C, 1)
+            y3 *= (invstd if self.fix_gamma else invstd * gamma).reshape(1, C, 1)
+            y3 += beta.reshape(1, C, 1)
         else:
             xp.copyto(mean, mm)
             xp.add(mv, self.eps, out=invstd)
@@ -168,17 +179,19 @@ class BatchNorm(Operator):
             mean = ws.buffer("mean", (C,), acc)
             invstd = ws.buffer("invstd", (C,), acc)
             var = ws.buffer("var", (C,), acc)
-            xhat = ws.buffer("xhat", x3.shape, x.dtype)
             # the moving statistics move here, after a training forward (MXNet CPU)
             mm *= self.momentum
             mm += mean * (1 - self.momentum)
             mv *= self.momentum
             mv += var * (1 - self.momentum)
-            dot_hat = xp.einsum("ocj,ocj->c", xhat, gy3)        # sum((x-mean)*dy)*invstd
-            if gx is not None:
-                gx3 = gx.reshape(outer, C, inner)
+            if gx is None:      # sum((x - mean) * dy) * invstd, without a temporary
+                dot_hat = (xp.einsum("ocj,ocj->c", x3, gy3) - mean * sum_gy) * invstd
+            else:
+                gx3 = dev = gx.reshape(outer, C, inner)      # x - mean, formed in gx
+                xp.subtract(x3, mean.reshape(1, C, 1), out=dev)
+                dot_hat = xp.einsum("ocj,ocj->c", dev, gy3) * invstd
                 # dx = (dy - mean(dy) - xhat * sum(xhat*dy)/M) * invstd * gamma
-                xp.multiply(xhat, (dot_hat / M).reshape(1, C, 1), out=gx3)
+                xp.multiply(dev, (invstd * dot_hat / M).reshape(1, C, 1), out=gx3)
                 xp.subtract(gy3, gx3, out=gx3)
                 gx3 -= (sum_gy / M).reshape(1, C, 1)
                 gx3 *= (invstd * w).reshape(1, C, 1)

@@ -36,6 +36,14 @@ class Pooling(Operator):
         "layout": Param("str", None, optional=True),
     }
 
+    # Memory (the executor's planner): avg and sum spread gy by shapes alone; max
+    # and lp compare or divide the input by the output.
+    def backward_inputs(self):
+        return () if self.pool_type in ("avg", "sum") else (0,)
+
+    def backward_outputs(self):
+        return () if self.pool_type in ("avg", "sum") else (0,)
+
     def check_attrs(self):
         d = len(self.kernel)
         if not self.global_pool:

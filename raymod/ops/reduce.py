@@ -15,6 +15,15 @@ class _Reduce(Operator):
         "exclude": Param("bool", False),
     }
 
+    # Memory: sum and mean spread gy by shapes only; max and min compare x with y.
+    reads_values = False
+
+    def backward_inputs(self):
+        return (0,) if self.reads_values else ()
+
+    def backward_outputs(self):
+        return (0,) if self.reads_values else ()
+
     def _axes(self, ndim):
         """The sorted axes actually reduced, after validating `axis` against ndim."""
         if not self.axis:
@@ -97,6 +106,7 @@ class Mean(_Reduce):
 
 
 class _Extremum(_Reduce):
+    reads_values = True
     @staticmethod
     def _spread(xp, gy, x, y, gx):
         # MXNet sends the gradient to every position equal to the extremum.

@@ -31,6 +31,13 @@ def _fill_one_unknown(shape, total):
 class _Rearrange(Operator):
     """Forward: the input rearranged into the output; backward: the inverse move."""
 
+    # Memory: backward reads only shapes. A rearranging copy cannot run in place.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
     def forward(self, xp, inputs, outputs, ws, is_train):
         xp.copyto(outputs[0], self.arrange(xp, inputs[0]))
 
@@ -46,7 +53,26 @@ class _Rearrange(Operator):
 
 
 class _SameData(Operator):
-    """The same elements in row-major order under a new shape, and back."""
+    """The same elements in row-major order under a new shape, and back.
+
+    Memory: the output is a view of the input's memory (forward's copy is then
+    a copy onto itself, which numpy skips), and so is the input's gradient of
+    the output's gradient.
+    """
+
+    inplace_identity = True
+
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         xp.copyto(outputs[0], inputs[0].reshape(outputs[0].shape))
@@ -276,6 +302,14 @@ class ExpandDims(_Rearrange):
 
     op_name = "expand_dims"
     params = {"axis": Param("int", required=True)}
+    # The same elements in the same order: a view of the input, as Reshape.
+    inplace_identity = True
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def _where(self, ndim):
         if not -ndim - 1 <= self.axis <= ndim:
