@@ -9,20 +9,23 @@ package, found next to `<package>.__file__`), so every machine has it. Each
 non-blank line is a sentence of characters; BucketSentenceIter groups lines
 by length into buckets, and each bucket is one executor of the same
 2-layer LSTM, all sharing one set of weights. Perplexity (per character) is
-logged for the training and validation lines after every epoch.
+logged for the training and validation lines after every epoch; the history
+goes to runs/lstm_bucketing-history.csv and the last epoch's checkpoint
+(one symbol file per bucket, MXNet's layout) beside it (--output, --plot as
+in pipelines/mlp.py).
 """
-import argparse
 import glob
 import importlib
-import logging
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import raymod as rm  # noqa: E402
+from common import Outputs, add_output_options, parser, setup_logging  # noqa: E402
 
 PAD = 0          # padding id, ignored by the loss and the perplexity
 
@@ -62,27 +65,33 @@ def lstm_sym_gen(vocab_size, num_embed, num_hidden, num_layers):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--package", default="email", help="stdlib package whose source is the text")
     p.add_argument("--max-lines", type=int, default=2000, help="lines of text to use")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--buckets", type=int, nargs="+", default=[20, 40, 60, 80])
-    p.add_argument("--num-embed", type=int, default=32)
-    p.add_argument("--num-hidden", type=int, default=64)
-    p.add_argument("--num-layers", type=int, default=2)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--epochs", type=int, default=5, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=32, help="lines per batch")
+    p.add_argument("--buckets", type=int, nargs="+", default=[20, 40, 60, 80],
+                   help="bucket lengths (characters); longer lines are dropped")
+    p.add_argument("--num-embed", type=int, default=32, help="embedding size")
+    p.add_argument("--num-hidden", type=int, default=64, help="LSTM hidden units per layer")
+    p.add_argument("--num-layers", type=int, default=2, help="stacked LSTM layers")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--contexts", type=int, default=1, help="number of CPU device workers")
-    p.add_argument("--placement", choices=["ray", "in_process"], default="ray")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--placement", choices=["ray", "in_process"], default="ray",
+                   help="device workers as Ray actors, or in this process (debugging)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the lines held out for validation")
+    add_output_options(p, "lstm_bucketing")
+    p.add_argument("--seed", type=int, default=0, help="seed of the line sample, shuffling "
+                   "and initial weights")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     rm.random.seed(args.seed)
+    outputs = Outputs(args, "lstm_bucketing")
     lines = source_lines(args.package, args.max_lines, args.seed)
     n_val = max(args.batch_size, int(len(lines) * args.val_fraction))
     chars = [list(line) for line in lines]
@@ -98,14 +107,17 @@ def main(argv=None):
     mod = rm.mod.BucketingModule(
         lstm_sym_gen(len(vocab), args.num_embed, args.num_hidden, args.num_layers),
         default_bucket_key=train.default_bucket_key, context=contexts,
-        placement=args.placement)
+        placement=args.placement, logger=outputs.module_logger())
     mod.fit(train, eval_data=val, eval_metric=rm.metric.Perplexity(ignore_label=PAD),
             num_epoch=args.epochs, optimizer="adam",
             optimizer_params={"learning_rate": args.lr, "clip_gradient": 5.0},
             initializer=rm.init.Xavier(factor_type="in", magnitude=2.34),
             kvstore="device",
-            batch_end_callback=rm.callback.Speedometer(args.batch_size, frequent=20))
+            epoch_end_callback=rm.callback.module_checkpoint(mod, outputs.prefix,
+                                                             period=args.epochs),
+            callbacks=outputs.callbacks())
     ((_, ppl),) = mod.score(val, rm.metric.Perplexity(ignore_label=PAD))
+    outputs.finish()
     memory = mod.bucket_memory()
     print(f"validation perplexity {ppl:.2f} after {args.epochs} epochs; bytes per bucket: "
           + ", ".join(f"{k}: {memory[k] / 1e6:.2f} MB" for k in sorted(memory)))

@@ -3,11 +3,14 @@
     python pipelines/mlp.py                      # scikit-learn's digits, on Ray actors
     python pipelines/mlp.py --mnist ~/data/mnist # MNIST idx files, when you have them
     python pipelines/mlp.py --contexts 2 --kvstore device
+    python pipelines/mlp.py --plot               # also draw runs/mlp-curve.png
+    python pipelines/mlp.py --output s3://bucket/runs   # results to object storage (fsspec)
 
 With no cluster address, raymod starts an embedded local Ray for the device
 workers and stops it at exit; with RAY_ADDRESS set it uses that cluster.
+Writes runs/mlp-symbol.json, runs/mlp-NNNN.params (the last epoch) and
+runs/mlp-history.csv (every epoch's metrics and times) under --output.
 """
-import argparse
 import logging
 import os
 import sys
@@ -17,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import raymod as rm  # noqa: E402
+from common import Outputs, add_output_options, parser, setup_logging  # noqa: E402
 from data import load_digits_split, load_mnist_split  # noqa: E402
 
 
@@ -30,43 +34,58 @@ def mlp_symbol(hidden=(128, 64), num_classes=10):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--mnist", help="directory with MNIST idx files (default: sklearn digits)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--hidden", type=int, nargs="+", default=[128, 64])
+    p.add_argument("--epochs", type=int, default=30, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per batch")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (momentum 0.9)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 64],
+                   help="hidden layer sizes")
     p.add_argument("--contexts", type=int, default=1, help="number of CPU device workers")
-    p.add_argument("--kvstore", default="device")
-    p.add_argument("--placement", choices=["ray", "in_process"], default="ray")
-    p.add_argument("--checkpoint", default="runs/mlp", help="checkpoint prefix")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kvstore", default="device",
+                   help="how the workers' gradients meet: device, local, dist_sync, ...")
+    p.add_argument("--placement", choices=["ray", "in_process"], default="ray",
+                   help="device workers as Ray actors, or in this process (debugging)")
+    add_output_options(p, "mlp")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, shuffling "
+                   "and initial weights")
     return p.parse_args(argv)
+
+
+def load_data(args):
+    """(train, val) NDArrayIters of the digits, or of MNIST with --mnist."""
+    if args.mnist:
+        logging.info("loading MNIST from %s", args.mnist)
+        (x_train, y_train), (x_val, y_val) = load_mnist_split(args.mnist)
+    else:
+        (x_train, y_train), (x_val, y_val) = load_digits_split(seed=args.seed)
+    logging.info("%d training and %d validation samples of %d features",
+                 len(x_train), len(x_val), x_train.shape[1])
+    train = rm.io.NDArrayIter(x_train, y_train, batch_size=args.batch_size, shuffle=True)
+    val = rm.io.NDArrayIter(x_val, y_val, batch_size=args.batch_size)
+    return train, val
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     rm.random.seed(args.seed)
     np.random.seed(args.seed)     # NDArrayIter shuffles with numpy's global RNG, as MXNet
-    if args.mnist:
-        (x_train, y_train), (x_val, y_val) = load_mnist_split(args.mnist)
-    else:
-        (x_train, y_train), (x_val, y_val) = load_digits_split(seed=args.seed)
-    train = rm.io.NDArrayIter(x_train, y_train, batch_size=args.batch_size, shuffle=True)
-    val = rm.io.NDArrayIter(x_val, y_val, batch_size=args.batch_size)
+    outputs = Outputs(args, "mlp")
+    train, val = load_data(args)
     contexts = [rm.cpu(i) for i in range(args.contexts)]
-    mod = rm.mod.Module(mlp_symbol(args.hidden), context=contexts, placement=args.placement)
-    os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
+    mod = rm.mod.Module(mlp_symbol(args.hidden), context=contexts, placement=args.placement,
+                        logger=outputs.module_logger())
     mod.fit(train, eval_data=val, params=rm.mod.FitParams(
         num_epoch=args.epochs, optimizer="sgd", kvstore=args.kvstore,
         optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4},
         initializer=rm.init.Xavier(magnitude=2.0),
-        batch_end_callback=rm.callback.Speedometer(args.batch_size, frequent=50),
-        epoch_end_callback=rm.callback.do_checkpoint(args.checkpoint, period=args.epochs)))
+        epoch_end_callback=rm.callback.do_checkpoint(outputs.prefix, period=args.epochs),
+        callbacks=outputs.callbacks()))
     (name, accuracy), = mod.score(val, "acc")
-    print(f"validation {name}: {accuracy:.4f} on {len(x_val)} samples; "
-          f"checkpoint {args.checkpoint}-{args.epochs:04d}.params")
+    outputs.finish()
+    print(f"validation {name}: {accuracy:.4f} on {val.num_data} samples; "
+          f"checkpoint {outputs.params_file(args.epochs)}")
     return accuracy
 
 

@@ -10,10 +10,9 @@ hands its activations to stage 2's worker directly and gets the input
 gradients back the same way; with micro-batches, stage 1 computes
 micro-batch j+1 while stage 2 works on micro-batch j. The data is
 scikit-learn's bundled handwritten digits; the validation accuracy is
-printed at the end.
+printed at the end, the history written to runs/sequential-history.csv
+(--output, --plot as in pipelines/mlp.py).
 """
-import argparse
-import logging
 import os
 import sys
 
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import raymod as rm  # noqa: E402
+from common import Outputs, add_output_options, parser, setup_logging  # noqa: E402
 from data import load_digits_split  # noqa: E402
 
 
@@ -38,34 +38,42 @@ def stage_symbols(hidden=(128, 64), num_classes=10):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--micro-batches", type=int, default=4)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--hidden", type=int, nargs="+", default=[128, 64])
-    p.add_argument("--placement", choices=["ray", "in_process"], default="ray")
-    p.add_argument("--seed", type=int, default=0)
+    p = parser(__doc__)
+    p.add_argument("--epochs", type=int, default=20, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per batch")
+    p.add_argument("--micro-batches", type=int, default=4,
+                   help="micro-batches per batch pipelined through the two stages")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (momentum 0.9)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 64],
+                   help="hidden layer sizes of stage 1")
+    p.add_argument("--placement", choices=["ray", "in_process"], default="ray",
+                   help="device workers as Ray actors, or in this process (debugging)")
+    add_output_options(p, "sequential", checkpoints=False)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, shuffling "
+                   "and initial weights")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     rm.random.seed(args.seed)
     np.random.seed(args.seed)     # NDArrayIter shuffles with numpy's global RNG, as MXNet
+    outputs = Outputs(args, "sequential")
     (x_train, y_train), (x_val, y_val) = load_digits_split(seed=args.seed)
     train = rm.io.NDArrayIter(x_train, y_train, batch_size=args.batch_size, shuffle=True)
     val = rm.io.NDArrayIter(x_val, y_val, batch_size=args.batch_size)
     first, second = stage_symbols(args.hidden)
-    seq = rm.mod.SequentialModule(micro_batches=args.micro_batches)
+    seq = rm.mod.SequentialModule(micro_batches=args.micro_batches,
+                                  logger=outputs.module_logger())
     seq.add(rm.mod.Module(first, label_names=None, context=rm.cpu(0), placement=args.placement))
     seq.add(rm.mod.Module(second, context=rm.cpu(0), placement=args.placement),
             take_labels=True, auto_wiring=True)
     seq.fit(train, eval_data=val, num_epoch=args.epochs, optimizer="sgd",
             optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4},
-            initializer=rm.init.Xavier(magnitude=2.0))
+            initializer=rm.init.Xavier(magnitude=2.0), callbacks=outputs.callbacks())
     (name, accuracy), = seq.score(val, "acc")
+    outputs.finish()
     print(f"validation {name}: {accuracy:.4f} on {len(x_val)} samples "
           f"({'chained worker to worker' if seq.chained else 'through the driver'}, "
           f"{args.micro_batches} micro-batches per batch of {args.batch_size})")
