@@ -9,6 +9,7 @@ import atexit
 import logging
 import os
 import shutil
+import sys
 import time
 
 _state = {"started_here": False}
@@ -29,6 +30,9 @@ def ensure_ray():
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not _is_terminal(sys.stderr):
+        # Ray colours the "(pid=...)" prefix of worker output even into files and CI logs.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     # Ray would set OMP_NUM_THREADS per worker only when it is unset; keep it so.
     if os.environ.get("RAY_ADDRESS"):
         logging.getLogger(__name__).info("raymod: joining the Ray cluster at RAY_ADDRESS=%s",
@@ -48,6 +52,13 @@ def ensure_ray():
     _state["session_dir"] = _claim_session_dir()
     atexit.register(shutdown_ray)
     return ray
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def shutdown_ray():
