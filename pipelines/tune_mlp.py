@@ -78,8 +78,11 @@ def ship_pipeline_code():
     them by name.
     """
     from ray import cloudpickle
-    for module in (sys.modules[__name__], mlp, data, common):
-        cloudpickle.register_pickle_by_value(module)
+    for module in (sys.modules.get(__name__), mlp, data, common):
+        # A module missing from sys.modules (loaded from its file) already goes by value.
+        if module is not None and module.__name__ != "__main__" \
+                and sys.modules.get(module.__name__) is module:
+            cloudpickle.register_pickle_by_value(module)
 
 
 def run_search(args):

@@ -13,9 +13,10 @@ def load(name):
     return module
 
 
-def test_lstm_bucketing_pipeline_learns_the_stdlib_source(capsys):
+def test_lstm_bucketing_pipeline_learns_the_stdlib_source(capsys, tmp_path):
     lstm = load("lstm_bucketing")
-    args = ["--placement", "in_process", "--package", "json", "--max-lines", "400",
+    args = ["--placement", "in_process", "--output", str(tmp_path),
+            "--package", "json", "--max-lines", "400",
             "--epochs", "2", "--batch-size", "16", "--num-hidden", "24", "--num-embed", "16",
             "--buckets", "20", "40", "80", "--lr", "0.02"]
     ppl = lstm.main(args)
@@ -25,9 +26,10 @@ def test_lstm_bucketing_pipeline_learns_the_stdlib_source(capsys):
     assert math.isfinite(ppl) and ppl < vocab / 2, (ppl, vocab)   # far better than uniform
 
 
-def test_sequential_pipeline_reaches_digits_accuracy(capsys):
+def test_sequential_pipeline_reaches_digits_accuracy(capsys, tmp_path):
     seq = load("sequential")
-    accuracy = seq.main(["--placement", "in_process", "--epochs", "4", "--micro-batches", "4"])
+    accuracy = seq.main(["--placement", "in_process", "--output", str(tmp_path),
+                         "--epochs", "4", "--micro-batches", "4"])
     out = capsys.readouterr().out
     assert "chained worker to worker, 4 micro-batches" in out
     assert accuracy > 0.9
