@@ -29,19 +29,19 @@ class FitCallback:
     """
 
     def on_train_begin(self, module, params):
-        pass
+        """Before the first epoch: `module` is bound and initialised; `params` is the FitParams."""
 
     def on_epoch_begin(self, epoch):
-        pass
+        """Before the epoch's first batch."""
 
     def on_batch_end(self, param):
-        pass
+        """After each training batch, with its `BatchEndParam`."""
 
     def on_epoch_end(self, epoch, history):
-        pass
+        """After validation; ``history[-1]`` is this epoch's `EpochRecord`."""
 
     def on_train_end(self, history):
-        pass
+        """After the last epoch, or when fit stops on an error."""
 
 
 class HistoryWriter(FitCallback):

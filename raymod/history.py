@@ -78,12 +78,14 @@ class TrainingHistory:
         return f"TrainingHistory({len(self.records)} epochs, metrics {self.metric_names()})"
 
     def append(self, record):
+        """Add one `EpochRecord` (fit does this after each epoch)."""
         if not isinstance(record, EpochRecord):
             raise TypeError(f"record must be an EpochRecord, received {type(record).__name__}")
         self.records.append(record)
 
     @property
     def epochs(self):
+        """The epoch numbers, in order."""
         return [r.epoch for r in self.records]
 
     def metric_names(self, split="train"):
@@ -101,6 +103,7 @@ class TrainingHistory:
 
     # ------------------------------------------------------------------ files
     def columns(self):
+        """The CSV header: epoch, train_time, val_time, train-<metric>..., val-<metric>..."""
         return (["epoch", "train_time", "val_time"]
                 + [f"train-{n}" for n in self.metric_names("train")]
                 + [f"val-{n}" for n in self.metric_names("val")])

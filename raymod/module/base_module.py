@@ -86,12 +86,28 @@ class BaseModule:
 
     # ------------------------------------------------------------------ high level API
     def forward_backward(self, data_batch):
+        """`forward(data_batch, is_train=True)`, then `backward()`."""
         self.forward(data_batch, is_train=True)
         self.backward()
 
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
               score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
-        """Run `eval_data` through the module and return the metric's (name, value) list."""
+        """Run `eval_data` through the module and return the metric's (name, value) list.
+
+        Parameters
+        ----------
+        eval_data : DataIter
+        eval_metric : str, EvalMetric or list
+        num_batch : int, default None
+            Stop after this many batches (all by default).
+        batch_end_callback, score_end_callback : callable or list, default None
+            Called with a `BatchEndParam` after each batch / at the end.
+        reset : bool, default True
+            Reset `eval_data` first.
+        epoch : int, default 0
+            The epoch number the callbacks see.
+        sparse_row_id_fn : callable, default None
+        """
         from .. import metric as metric_mod
         self._require(bound=True, params=True, call="score")
         if reset:
@@ -132,7 +148,20 @@ class BaseModule:
 
     def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
                 always_output_list=False, sparse_row_id_fn=None):
-        """Outputs for every batch of `eval_data` (or for one array), pad rows removed."""
+        """Outputs for every batch of `eval_data` (or for one array), pad rows removed.
+
+        Parameters
+        ----------
+        eval_data : DataIter or array
+        num_batch : int, default None
+            Stop after this many batches.
+        merge_batches : bool, default True
+            Concatenate the batches' outputs (one array per output).
+        reset : bool, default True
+        always_output_list : bool, default False
+            Return a list even for a single output.
+        sparse_row_id_fn : callable, default None
+        """
         from ..io import DataBatch
         self._require(bound=True, params=True, call="predict")
         if isinstance(eval_data, np.ndarray) or _is_device_array(eval_data):
@@ -343,6 +372,18 @@ class BaseModule:
     # ------------------------------------------------------------------ parameters
     def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
                    allow_extra=False):
+        """Assign parameter values: `init_params` with these values and no initializer.
+
+        Parameters
+        ----------
+        arg_params, aux_params : dict of str to array
+        allow_missing : bool, default False
+            Names absent from the dicts keep their values instead of raising.
+        force_init : bool, default True
+            Overwrite parameters that are already initialised.
+        allow_extra : bool, default False
+            Ignore names the symbol does not have instead of raising.
+        """
         self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
                          allow_missing=allow_missing, force_init=force_init,
                          allow_extra=allow_extra)
@@ -356,84 +397,155 @@ class BaseModule:
         nd.save(fname, save_dict)
 
     def load_params(self, fname):
+        """Set the parameters from an `arg:`/`aux:` .params file (path or fsspec URL)."""
         from ..model import split_params
         arg_params, aux_params = split_params(fname, strict=True)
         self.set_params(arg_params, aux_params)
 
     def prepare(self, data_batch, sparse_row_id_fn=None):
+        """Prepare for `data_batch` before its forward (MXNet's sparse hook; a no-op here)."""
         if sparse_row_id_fn is not None:
             warnings.warn(UserWarning("sparse_row_id_fn is not invoked for BaseModule."))
 
     def get_states(self, merge_multi_context=True):
+        """The recurrent states of `state_names` (MXNet's; modules without states return [])."""
         self._require(bound=True, params=True, call="get_states")
         if merge_multi_context:
             raise ModuleStateError("merge_multi_context=True is not supported for get_states")
         return []
 
     def set_states(self, states=None, value=None):
+        """Set the recurrent states from arrays (`states`) or one scalar (`value`)."""
         self._require(bound=True, params=True, call="set_states")
         if states or value:
             raise ValueError("this module has no states to set")
 
     def install_monitor(self, mon):
+        """Install a `rm.monitor.Monitor` on the executors (needs a bound module)."""
         raise NotImplementedError()
 
     # ------------------------------------------------------------------ abstract
     @property
     def symbol(self):
+        """The module's Symbol."""
         return self._symbol
 
     @property
     def data_names(self):
+        """Names of the data inputs, in order."""
         raise NotImplementedError()
 
     @property
     def output_names(self):
+        """Names of the outputs, in order."""
         raise NotImplementedError()
 
     @property
     def data_shapes(self):
+        """`DataDesc` of each data input once bound."""
         raise NotImplementedError()
 
     @property
     def label_shapes(self):
+        """`DataDesc` of each label once bound (None or [] when there are none)."""
         raise NotImplementedError()
 
     @property
     def output_shapes(self):
+        """(name, shape) of each output once bound."""
         raise NotImplementedError()
 
     def get_params(self):
+        """(arg_params, aux_params): copies of the parameters as dicts of name to NDArray."""
         raise NotImplementedError()
 
     def init_params(self, initializer=None, arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False):
+        """Initialise the parameters (after `bind`).
+
+        Parameters
+        ----------
+        initializer : Initializer, optional
+            Fills what `arg_params`/`aux_params` do not give; Module's default is
+            ``Uniform(scale=0.01)``.
+        arg_params, aux_params : dict of str to array, default None
+            Values to use instead of the initializer.
+        allow_missing : bool, default False
+            Let the dicts miss names (the initializer fills them).
+        force_init : bool, default False
+            Initialise again even if already initialised.
+        allow_extra : bool, default False
+            Ignore names the symbol does not have.
+        """
         raise NotImplementedError()
 
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
              force_rebind=False, shared_module=None, grad_req="write"):
+        """Allocate executors (on the device workers) for the given input shapes.
+
+        Parameters
+        ----------
+        data_shapes : list of DataDesc or (name, shape)
+        label_shapes : list of DataDesc or (name, shape), default None
+        for_training : bool, default True
+            Allocate gradients; False binds for inference only.
+        inputs_need_grad : bool, default False
+            Also compute gradients of the data inputs (`get_input_grads`).
+        force_rebind : bool, default False
+            Bind again even if already bound.
+        shared_module : Module, default None
+            Share parameters and memory with this bound module (bucketing).
+        grad_req : str, list or dict, default 'write'
+            'write', 'add' or 'null', for all arguments or per name.
+        """
         raise NotImplementedError()
 
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        """Create the optimizer and the kvstore (after `init_params`).
+
+        Parameters
+        ----------
+        kvstore : str or KVStore, default 'local'
+            'local', 'device', 'dist_sync', 'dist_async' or None (see docs/kvstores.md).
+        optimizer : str or Optimizer, default 'sgd'
+        optimizer_params : dict or tuple of pairs, default (('learning_rate', 0.01),)
+            The optimizer's arguments when `optimizer` is a name; `rescale_grad`
+            defaults to 1 / batch size.
+        force_init : bool, default False
+            Replace an optimizer that is already installed.
+        """
         raise NotImplementedError()
 
     def forward(self, data_batch, is_train=None):
+        """Compute the outputs of `data_batch`.
+
+        Parameters
+        ----------
+        data_batch : DataBatch
+        is_train : bool, optional
+            Training mode (dropout, batch statistics); None means `for_training` of `bind`.
+        """
         raise NotImplementedError()
 
     def backward(self, out_grads=None):
+        """Compute gradients after a training forward; `out_grads` only for outputs without a loss."""
         raise NotImplementedError()
 
     def update(self):
+        """Apply one optimizer step with the gradients of the last backward."""
         raise NotImplementedError()
 
     def get_outputs(self, merge_multi_context=True):
+        """The outputs of the last forward (merged over devices by default)."""
         raise NotImplementedError()
 
     def get_input_grads(self, merge_multi_context=True):
+        """Gradients of the data inputs (needs ``bind(inputs_need_grad=True)``)."""
         raise NotImplementedError()
 
     def update_metric(self, eval_metric, labels, pre_sliced=False):
+        """Update `eval_metric` with the last forward's outputs and `labels`."""
         raise NotImplementedError()
 
 

@@ -110,7 +110,20 @@ class Module(BaseModule):
     # ------------------------------------------------------------------ checkpoints
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs):
-        """A Module with the symbol and parameters of checkpoint `prefix`-`epoch`."""
+        """A Module with the symbol and parameters of checkpoint `prefix`-`epoch`.
+
+        Parameters
+        ----------
+        prefix : str
+            Checkpoint prefix: a local path or an fsspec URL (``s3://bucket/run/mlp``).
+        epoch : int
+            The checkpoint's number; a missing one raises FileNotFoundError
+            listing the saved epochs.
+        load_optimizer_states : bool, default False
+            Also load `prefix-%04d.states` when `init_optimizer` runs.
+        **kwargs
+            Passed to `Module` (context, data_names, placement, ...).
+        """
         from ..model import load_checkpoint
         sym, args, auxs = load_checkpoint(prefix, epoch)
         mod = Module(symbol=sym, **kwargs)
@@ -122,6 +135,17 @@ class Module(BaseModule):
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
+        """Write `prefix-symbol.json`, `prefix-%04d.params` (and `.states`), each atomically.
+
+        Parameters
+        ----------
+        prefix : str
+            A local path prefix or an fsspec URL (``s3://bucket/run/mlp``).
+        epoch : int
+        save_optimizer_states : bool, default False
+        remove_amp_cast : bool, default True
+            Accepted for MXNet compatibility.
+        """
         self._symbol.save(f"{prefix}-symbol.json")
         param_name = f"{prefix}-{epoch:04d}.params"
         self.save_params(param_name)
@@ -374,6 +398,7 @@ class Module(BaseModule):
         self.optimizer_initialized = True
 
     def save_optimizer_states(self, fname):
+        """Write the optimizer states to `fname` (path or fsspec URL), atomically."""
         from ..fileio import atomic_write_bytes
         self._require(optimizer=True, call="save_optimizer_states")
         if self._update_on_kvstore:
@@ -382,6 +407,7 @@ class Module(BaseModule):
             atomic_write_bytes(fname, self._exec_group.get_updater_states())
 
     def load_optimizer_states(self, fname):
+        """Load optimizer states saved by `save_optimizer_states` (path or fsspec URL)."""
         self._require(optimizer=True, call="load_optimizer_states")
         if self._update_on_kvstore:
             self._kvstore.load_optimizer_states(fname)
