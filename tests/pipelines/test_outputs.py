@@ -77,3 +77,22 @@ def test_progress_choice_maps_to_the_display(tmp_path):
     assert [type(c).__name__ for c in outputs.callbacks()] == ["HistoryWriter"]
     args.progress = "auto"
     assert outputs.callbacks()[0].bar is None
+
+
+@pytest.mark.slow
+def test_mlp_on_ray_workers_records_the_same_history_as_in_process(ray_session, tmp_path,
+                                                                   capsys):
+    """Progress and history are the driver's: the placement changes neither."""
+    mlp = load("mlp")
+    runs = {}
+    for placement in ("ray", "in_process"):
+        out = tmp_path / placement
+        mlp.main(["--placement", placement, "--epochs", "2", "--output", str(out),
+                  "--progress", "lines"])
+        runs[placement] = TrainingHistory.load(str(out / "mlp-history.csv"))
+        lines = [line for line in capsys.readouterr().err.splitlines()
+                 if re.match(r"Epoch\[\d\] \d/2  23 batches in", line)]
+        assert len(lines) == 2, placement
+    for split in ("train", "val"):
+        assert runs["ray"].metric("accuracy", split) == pytest.approx(
+            runs["in_process"].metric("accuracy", split), abs=1e-6)
