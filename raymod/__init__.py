@@ -2,7 +2,8 @@
 
 `import raymod as rm` gives MXNet's short names: rm.sym, rm.mod, rm.io,
 rm.metric, rm.optimizer, rm.init, rm.callback, rm.kv, rm.rnn, rm.nd,
-rm.cpu(), rm.gpu(), rm.model, rm.kvstore, rm.contrib, rm.viz.
+rm.cpu(), rm.gpu(), rm.model, rm.kvstore, rm.contrib, rm.viz; and raymod's
+rm.history (fit's TrainingHistory) and rm.plot (learning curves).
 """
 from .base import MXNetError  # noqa: F401
 from .context import Context, cpu, gpu, current_context  # noqa: F401
@@ -26,6 +27,8 @@ from . import initializer as init  # noqa: F401
 from . import optimizer  # noqa: F401
 from . import lr_scheduler  # noqa: F401
 from . import callback  # noqa: F401
+from . import history  # noqa: F401  (rm.history.TrainingHistory, what fit returns)
+from . import plot  # noqa: F401  (rm.plot.plot_history; matplotlib loads on first use)
 from . import model  # noqa: F401
 from . import monitor  # noqa: F401
 from . import monitor as mon  # noqa: F401
