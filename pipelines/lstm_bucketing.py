@@ -3,12 +3,16 @@
     python pipelines/lstm_bucketing.py                       # the email package's source
     python pipelines/lstm_bucketing.py --package json --epochs 5 --num-hidden 128
     python pipelines/lstm_bucketing.py --placement in_process --max-lines 500
+    python pipelines/lstm_bucketing.py --fused            # one fused RNN operator
 
 The text is the Python standard library's own source (the .py files of one
 package, found next to `<package>.__file__`), so every machine has it. Each
 non-blank line is a sentence of characters; BucketSentenceIter groups lines
 by length into buckets, and each bucket is one executor of the same
-2-layer LSTM, all sharing one set of weights. Perplexity (per character) is
+2-layer LSTM, all sharing one set of weights. With --fused the layers are one
+`FusedRNNCell` (a single `RNN` operator over the whole sequence, MXNet's
+cuDNN cell) instead of a stack of unrolled `LSTMCell`s: the same model with
+its weights in one flat vector, and faster. Perplexity (per character) is
 logged for the training and validation lines after every epoch; the history
 goes to runs/lstm_bucketing-history.csv and the last epoch's checkpoint
 (one symbol file per bucket, MXNet's layout) beside it (--output, --plot as
@@ -44,17 +48,26 @@ def source_lines(package, max_lines, seed):
     return [lines[i] for i in order[:max_lines]]
 
 
-def lstm_sym_gen(vocab_size, num_embed, num_hidden, num_layers):
+def lstm_cell(num_hidden, num_layers, fused):
+    """The LSTM layers: one FusedRNNCell, or a stack of LSTMCells (MXNet's names both)."""
+    if fused:
+        return rm.rnn.FusedRNNCell(num_hidden, num_layers=num_layers, mode="lstm",
+                                   prefix="lstm_")
+    stack = rm.rnn.SequentialRNNCell()
+    for i in range(num_layers):
+        stack.add(rm.rnn.LSTMCell(num_hidden=num_hidden, prefix=f"lstm_l{i}_"))
+    return stack
+
+
+def lstm_sym_gen(vocab_size, num_embed, num_hidden, num_layers, fused=False):
     """sym_gen(seq_len) -> (symbol, data_names, label_names): MXNet's bucketing LSTM LM."""
     def sym_gen(seq_len):
         data = rm.sym.Variable("data")
         label = rm.sym.Variable("softmax_label")
         embed = rm.sym.Embedding(data=data, input_dim=vocab_size, output_dim=num_embed,
                                  name="embed")
-        stack = rm.rnn.SequentialRNNCell()
-        for i in range(num_layers):
-            stack.add(rm.rnn.LSTMCell(num_hidden=num_hidden, prefix=f"lstm_l{i}_"))
-        outputs, _ = stack.unroll(seq_len, inputs=embed, merge_outputs=True)
+        cell = lstm_cell(num_hidden, num_layers, fused)
+        outputs, _ = cell.unroll(seq_len, inputs=embed, layout="NTC", merge_outputs=True)
         pred = rm.sym.Reshape(outputs, shape=(-1, num_hidden))
         pred = rm.sym.FullyConnected(data=pred, num_hidden=vocab_size, name="pred")
         label = rm.sym.Reshape(label, shape=(-1,))
@@ -75,6 +88,8 @@ def parse_args(argv=None):
     p.add_argument("--num-embed", type=int, default=32, help="embedding size")
     p.add_argument("--num-hidden", type=int, default=64, help="LSTM hidden units per layer")
     p.add_argument("--num-layers", type=int, default=2, help="stacked LSTM layers")
+    p.add_argument("--fused", action="store_true",
+                   help="the LSTM layers as one FusedRNNCell (the RNN operator)")
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--contexts", type=int, default=1, help="number of CPU device workers")
     p.add_argument("--placement", choices=["ray", "in_process"], default="ray",
@@ -105,7 +120,8 @@ def main(argv=None):
           f"buckets {train.buckets}, {len(train.idx)} train / {len(val.idx)} val batches")
     contexts = [rm.cpu(i) for i in range(args.contexts)]
     mod = rm.mod.BucketingModule(
-        lstm_sym_gen(len(vocab), args.num_embed, args.num_hidden, args.num_layers),
+        lstm_sym_gen(len(vocab), args.num_embed, args.num_hidden, args.num_layers,
+                     args.fused),
         default_bucket_key=train.default_bucket_key, context=contexts,
         placement=args.placement, logger=outputs.module_logger())
     mod.fit(train, eval_data=val, eval_metric=rm.metric.Perplexity(ignore_label=PAD),
