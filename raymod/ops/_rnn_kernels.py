@@ -81,8 +81,8 @@ class LSTMKernel:
     def forward(self, xp, ws, dirn, WhT):
         T, N, GH = dirn.G.shape
         H = GH // 4
-        rec = ws.buffer("rec", (N, GH), dirn.G.dtype)
-        tmp = ws.buffer("tmp", (N, H), dirn.G.dtype)
+        rec = ws.scratch("rec", (N, GH), dirn.G.dtype)
+        tmp = ws.scratch("tmp", (N, H), dirn.G.dtype)
         h, c = dirn.h0, dirn.c0
         for t in dirn.steps:
             g = dirn.G[t]
@@ -120,11 +120,11 @@ class LSTMKernel:
         one_minus(xp, o, Ko)
         Ko *= o
         Ko *= dirn.TC                            # dh * tanh(c) * o(1-o)
-        K1 = ws.buffer("k1", (T, N, H), dt)      # dc += dh * o * (1 - tanh(c)^2)
+        K1 = ws.scratch("k1", (T, N, H), dt)      # dc += dh * o * (1 - tanh(c)^2)
         xp.multiply(dirn.TC, dirn.TC, out=K1)
         one_minus(xp, K1, K1)
         K1 *= o
-        rec, dh, dc, dc_next = (ws.buffer(k, (N, H), dt) for k in ("rec", "dh", "dc", "dcn"))
+        rec, dh, dc, dc_next = (ws.scratch(k, (N, H), dt) for k in ("rec", "dh", "dc", "dcn"))
         _start(xp, rec, dhT)
         _start(xp, dc_next, dcT)
         for t in dirn.steps_back:
@@ -151,7 +151,7 @@ class GRUKernel:
     def forward(self, xp, ws, dirn, WhT, bh_n):
         T, N, GH = dirn.G.shape
         H = GH // 3
-        tmp = ws.buffer("tmp", (N, H), dirn.G.dtype)
+        tmp = ws.scratch("tmp", (N, H), dirn.G.dtype)
         h = dirn.h0
         for t in dirn.steps:
             g, r = dirn.G[t], dirn.R[t]
@@ -181,7 +181,7 @@ class GRUKernel:
         r, z, n = (G[..., k * H:(k + 1) * H] for k in range(3))
         Kr, Kz, Kn = (dR[..., :H], dR[..., H:2 * H], dA[..., 2 * H:])
         one_minus(xp, z, Kn)                       # dan = dh * (1-z)(1-n^2)
-        tmp = ws.buffer("k1", (T, N, H), dt)
+        tmp = ws.scratch("k1", (T, N, H), dt)
         xp.multiply(n, n, out=tmp)
         one_minus(xp, tmp, tmp)
         Kn *= tmp
@@ -195,7 +195,7 @@ class GRUKernel:
         one_minus(xp, r, Kr)                       # dar = dan * r(1-r) * rn
         Kr *= r
         Kr *= dirn.R[..., 2 * H:]
-        rec, dh, hz = (ws.buffer(k, (N, H), dt) for k in ("rec", "dh", "hz"))
+        rec, dh, hz = (ws.scratch(k, (N, H), dt) for k in ("rec", "dh", "hz"))
         _start(xp, rec, dhT)
         for t in dirn.steps_back:
             xp.add(dout[t], rec, out=dh)
@@ -224,7 +224,7 @@ class VanillaKernel:
 
     def forward(self, xp, ws, dirn, WhT):
         T, N, H = dirn.G.shape
-        rec = ws.buffer("rec", (N, H), dirn.G.dtype)
+        rec = ws.scratch("rec", (N, H), dirn.G.dtype)
         h = dirn.h0
         for t in dirn.steps:
             g = dirn.G[t]
@@ -245,7 +245,7 @@ class VanillaKernel:
             one_minus(xp, dA, dA)
         else:
             xp.greater(dirn.G, 0, out=dA)
-        rec, dh = (ws.buffer(k, (N, H), dirn.G.dtype) for k in ("rec", "dh"))
+        rec, dh = (ws.scratch(k, (N, H), dirn.G.dtype) for k in ("rec", "dh"))
         _start(xp, rec, dhT)
         for t in dirn.steps_back:
             xp.add(dout[t], rec, out=dh)

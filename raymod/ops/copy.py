@@ -13,11 +13,37 @@ class Copy(Operator):
 
     op_name = "_copy"
     aliases = ("identity",)
+    inplace_identity = True      # memory: the output may be the input's own memory
+
+    # Memory (the executor's planner): backward reads no value; both directions may
+    # run in place.
+    def backward_inputs(self):
+        return ()
+
+    def backward_outputs(self):
+        return ()
+
+    def inplace_pairs(self):
+        return ((0, 0),)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
 
     def forward(self, xp, inputs, outputs, ws, is_train):
-        if outputs[0] is not inputs[0]:
+        if not _same_memory(outputs[0], inputs[0]):
             xp.copyto(outputs[0], inputs[0])
 
     def backward(self, xp, out_grads, inputs, outputs, in_grads, ws):
-        if in_grads[0] is not None and in_grads[0] is not out_grads[0]:
+        if in_grads[0] is not None and not _same_memory(in_grads[0], out_grads[0]):
             xp.copyto(in_grads[0], out_grads[0])
+
+
+def _same_memory(a, b):
+    """True when a and b are the same elements (the planner ran the op in place)."""
+    if a is b:
+        return True
+    try:
+        return a.__array_interface__["data"] == b.__array_interface__["data"] and \
+            a.strides == b.strides
+    except AttributeError:                       # cupy
+        return a.data.ptr == b.data.ptr and a.strides == b.strides

@@ -10,7 +10,7 @@ backward is the same windowed sum over `gy * y / norm`:
 
 Both sums are one pass per window offset over the whole array (nsize
 passes, not a loop over channels). `norm` is MXNet's hidden second output
-(`tmp_norm`); here it lives in the node's workspace.
+(`tmp_norm`); here it lives in the node's workspace, kept only when backward runs.
 """
 from .base import Operator, Param, register
 
@@ -37,6 +37,17 @@ class LRN(Operator):
         "nsize": Param("int", required=True),
     }
 
+    # Memory (the executor's planner): backward reads data and the output (and the
+    # norm it keeps); it writes gx in its last passes, after reading gy elementwise.
+    def backward_inputs(self):
+        return (0,)
+
+    def backward_outputs(self):
+        return (0,)
+
+    def backward_inplace_pairs(self):
+        return ((0, 0),)
+
     def check_attrs(self):
         if self.nsize < 1 or self.nsize % 2 == 0:
             self.error(f"nsize must be a positive odd number (LRN only supports odd "
@@ -51,13 +62,13 @@ class LRN(Operator):
 
     def forward(self, xp, inputs, outputs, ws, is_train):
         x, y = inputs[0], outputs[0]
-        sq = ws.buffer("sq", x.shape, x.dtype)
-        norm = ws.buffer("norm", x.shape, x.dtype)
+        sq = ws.scratch("sq", x.shape, x.dtype)
+        norm = ws.for_backward("norm", x.shape, x.dtype)
         xp.multiply(x, x, out=sq)
         _window_sum(sq, norm, self.nsize // 2)
         norm *= self.alpha / self.nsize
         norm += self.knorm
-        scale = ws.buffer("scale", x.shape, x.dtype)     # norm^-beta
+        scale = ws.for_backward("scale", x.shape, x.dtype)     # norm^-beta
         xp.power(norm, -self.beta, out=scale)
         xp.multiply(x, scale, out=y)
 
@@ -68,8 +79,8 @@ class LRN(Operator):
         x, y, gy = inputs[0], outputs[0], out_grads[0]
         norm = ws.buffer("norm", x.shape, x.dtype)
         scale = ws.buffer("scale", x.shape, x.dtype)
-        t = ws.buffer("sq", x.shape, x.dtype)            # reused: gy * y / norm
-        s = ws.buffer("wsum", x.shape, x.dtype)
+        t = ws.scratch("t", x.shape, x.dtype)            # gy * y / norm
+        s = ws.scratch("wsum", x.shape, x.dtype)
         xp.multiply(gy, y, out=t)
         t /= norm
         _window_sum(t, s, self.nsize // 2)

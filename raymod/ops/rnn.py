@@ -103,6 +103,15 @@ class RNN(Operator):
         self._G = NUM_GATES[self.mode]
         self._kernel = make_kernel(self.mode)
 
+    # Memory (the executor's planner): backward reads every input (the initial states
+    # start the recurrence) and the output (the last layer's hidden states), never
+    # the state outputs; nothing runs in place.
+    def backward_inputs(self):
+        return range(self.num_inputs)
+
+    def backward_outputs(self):
+        return (0,)
+
     def list_arguments(self):
         args = ["data", "parameters", "state"]
         return args + ["state_cell"] if self.mode == "lstm" else args
@@ -148,12 +157,13 @@ class RNN(Operator):
         weights = split_parameters(flat, self.mode, L, x.shape[2], H, self.bidirectional)
         dropout = is_train and self.p > 0 and L > 1
         ws.saved["dropout"] = dropout
+        keep = ws.for_backward          # what backward reads: kept only when it will run
         layer_in = x
         for layer in range(L):
-            y = self._layer_output(ws, outputs, layer, T, N, x.dtype)
-            gates = self._gates(ws, layer, y)
+            y = self._layer_output(keep, outputs, layer, T, N, x.dtype)
+            gates = self._gates(keep, layer, y)
             self._project(xp, ws, layer, layer_in, weights[layer], gates)
-            for d, dirn in enumerate(self._directions(ws, layer, y, gates, inputs)):
+            for d, dirn in enumerate(self._directions(keep, layer, y, gates, inputs)):
                 WhT = self._recurrent_weights(xp, ws, layer, d, weights[layer][d]["wh"])
                 if self.mode == "gru":      # bh_n sits inside r * (...): added per step
                     self._kernel.forward(xp, ws, dirn, WhT, weights[layer][d]["bh"][2 * H:])
@@ -165,10 +175,12 @@ class RNN(Operator):
             else:
                 layer_in = y
 
-    def _layer_output(self, ws, outputs, layer, T, N, dtype):
+    # `keep(key, shape, dtype)` fetches what forward leaves for backward: ws.for_backward
+    # in forward, ws.buffer (the kept arrays) in backward.
+    def _layer_output(self, keep, outputs, layer, T, N, dtype):
         if layer == self.num_layers - 1:
             return outputs[0]
-        return ws.buffer(f"out{layer}", (T, N, self._D * self.state_size), dtype)
+        return keep(f"out{layer}", (T, N, self._D * self.state_size), dtype)
 
     def _layer_input(self, ws, inputs, layer):
         if layer == 0:
@@ -179,28 +191,29 @@ class RNN(Operator):
     def _out_shape(self, x):
         return (x.shape[0], x.shape[1], self._D * self.state_size)
 
-    def _gates(self, ws, layer, y):
+    def _gates(self, keep, layer, y):
         """(T, N, D, gates*H); a vanilla RNN's activations are its outputs."""
         T, N, _ = y.shape
         if self.mode in ("rnn_relu", "rnn_tanh"):
             return y.reshape(T, N, self._D, self.state_size)
-        return ws.buffer(f"gates{layer}", (T, N, self._D, self._G * self.state_size), y.dtype)
+        return keep(f"gates{layer}", (T, N, self._D, self._G * self.state_size), y.dtype)
 
-    def _directions(self, ws, layer, y, gates, inputs):
+    def _directions(self, keep, layer, y, gates, inputs):
         T, N, _ = y.shape
         D, H, GH, dt = self._D, self.state_size, self._G * self.state_size, y.dtype
         h0 = inputs[2]
         c0 = inputs[3] if self.mode == "lstm" else None
         vanilla = self.mode in ("rnn_relu", "rnn_tanh")
+        kept = {}
+        if self.mode == "lstm":
+            kept = {"C": keep(f"c{layer}", (T, N, D, H), dt),
+                    "TC": keep(f"tc{layer}", (T, N, D, H), dt)}
+        elif self.mode == "gru":
+            kept = {"R": keep(f"r{layer}", (D, T, N, GH), dt)}
         dirs = []
         for d in range(D):
             i = layer * D + d
-            kw = {}
-            if self.mode == "lstm":
-                kw["C"] = ws.buffer(f"c{layer}", (T, N, D, H), dt)[:, :, d]
-                kw["TC"] = ws.buffer(f"tc{layer}", (T, N, D, H), dt)[:, :, d]
-            elif self.mode == "gru":
-                kw["R"] = ws.buffer(f"r{layer}", (D, T, N, GH), dt)[d]
+            kw = {k: (v[d] if k == "R" else v[:, :, d]) for k, v in kept.items()}
             G = gates[:, :, d]
             out = G if vanilla else y[:, :, d * H:(d + 1) * H]
             dirs.append(Direction((layer, d), G, out, h0[i], None if c0 is None else c0[i],
@@ -221,8 +234,8 @@ class RNN(Operator):
         T, N, C = layer_in.shape
         D, H, GH, dt = self._D, self.state_size, self._G * self.state_size, layer_in.dtype
         scale = self._gate_scale(xp, ws, dt)
-        W = ws.buffer(f"wx{layer}", (D * GH, C), dt)
-        bias = ws.buffer(f"bias{layer}", (D, GH), dt)
+        W = ws.scratch("wx", (D * GH, C), dt)
+        bias = ws.scratch("bias", (D, GH), dt)
         for d, w in enumerate(weights):
             xp.multiply(w["wx"], scale.reshape(GH, 1), out=W[d * GH:(d + 1) * GH])
             xp.add(w["bx"], w["bh"], out=bias[d])
@@ -235,7 +248,7 @@ class RNN(Operator):
 
     def _recurrent_weights(self, xp, ws, layer, d, wh):
         """Scaled Wh^T, contiguous: small GEMMs with a transposed operand are much slower."""
-        WhT = ws.buffer(f"whT{layer}.{d}", wh.shape[::-1], wh.dtype)
+        WhT = ws.scratch("whT", wh.shape[::-1], wh.dtype)
         xp.multiply(wh.T, self._gate_scale(xp, ws, wh.dtype), out=WhT)
         return WhT
 
@@ -249,15 +262,15 @@ class RNN(Operator):
 
     def _dropout(self, xp, ws, layer, y):
         """The next layer's input: y * mask, mask = Bernoulli(1-p) / (1-p)."""
-        mask = ws.buffer(f"mask{layer}", y.shape, y.dtype)
+        mask = ws.for_backward(f"mask{layer}", y.shape, y.dtype)
         if ws.rng is None:
             ws.rng = xp.random.default_rng(FALLBACK_SEED)
-        u = ws.buffer("uniform", y.shape, np.float64 if y.dtype == np.float64 else np.float32)
+        u = ws.scratch("uniform", y.shape, np.float64 if y.dtype == np.float64 else np.float32)
         _uniform(ws.rng, u)
         keep = 1.0 - self.p
         xp.less(u, keep, out=mask)
         mask *= 1.0 / keep
-        dropped = ws.buffer(f"in{layer + 1}", y.shape, y.dtype)
+        dropped = ws.for_backward(f"in{layer + 1}", y.shape, y.dtype)
         xp.multiply(y, mask, out=dropped)
         return dropped
 
@@ -271,15 +284,16 @@ class RNN(Operator):
         grads = None if in_grads[1] is None else \
             split_parameters(in_grads[1], self.mode, L, C, H, self.bidirectional)
         heads = self._state_heads(out_grads)
-        dA = ws.buffer("dA", (T, N, D, GH), dt)
-        dR = ws.buffer("dR", (T, N, D, GH), dt) if self.mode == "gru" else dA
+        dA = ws.scratch("dA", (T, N, D, GH), dt)
+        dR = ws.scratch("dR", (T, N, D, GH), dt) if self.mode == "gru" else dA
         dy = out_grads[0]
         if dy is None:
-            dy = ws.buffer("zero_dy", self._out_shape(x), dt)
+            dy = ws.scratch("zero_dy", self._out_shape(x), dt)
             dy.fill(0)
         for layer in range(L - 1, -1, -1):
-            y = self._layer_output(ws, outputs, layer, T, N, dt)
-            dirs = self._directions(ws, layer, y, self._gates(ws, layer, y), inputs)
+            y = self._layer_output(ws.buffer, outputs, layer, T, N, dt)
+            dirs = self._directions(ws.buffer, layer, y, self._gates(ws.buffer, layer, y),
+                                    inputs)
             for d, dirn in enumerate(dirs):
                 self._backward_direction(xp, ws, dirn, layer * D + d, dA[:, :, d],
                                          dR[:, :, d], weights[layer][d]["wh"],
@@ -291,7 +305,7 @@ class RNN(Operator):
                 if in_grads[0] is not None:
                     self._input_grad(xp, ws, 0, weights[0], dA, in_grads[0])
                 break
-            dx = ws.buffer("dlayer", self._out_shape(x), dt)
+            dx = ws.scratch("dlayer", self._out_shape(x), dt)
             self._input_grad(xp, ws, layer, weights[layer], dA, dx)
             if ws.saved["dropout"]:
                 dx *= ws.buffer(f"mask{layer - 1}", dx.shape, dt)
@@ -326,17 +340,17 @@ class RNN(Operator):
         if D == 1:
             xp.dot(dA2.T, x2, out=grads[0]["wx"])
         else:
-            dw = ws.buffer(f"dwx{C}", (D * GH, C), dt)
+            dw = ws.scratch("dwx", (D * GH, C), dt)
             xp.dot(dA2.T, x2, out=dw)
             for d in range(D):
                 xp.copyto(grads[d]["wx"], dw[d * GH:(d + 1) * GH])
-        db = ws.buffer("db", (D, GH), dt)
+        db = ws.scratch("db", (D, GH), dt)
         xp.sum(dA2, axis=0, out=db.reshape(D * GH))
         dbh = db
         if dR is not dA:
-            dbh = ws.buffer("dbh", (D, GH), dt)
+            dbh = ws.scratch("dbh", (D, GH), dt)
             xp.sum(dR.reshape(T * N, D * GH), axis=0, out=dbh.reshape(D * GH))
-        tmp = ws.buffer("dwh_first", (GH, H), dt)
+        tmp = ws.scratch("dwh_first", (GH, H), dt)
         for d, dirn in enumerate(dirs):
             xp.copyto(grads[d]["bx"], db[d])
             xp.copyto(grads[d]["bh"], dbh[d])
@@ -354,7 +368,7 @@ class RNN(Operator):
         if D == 1:
             W = weights[0]["wx"]
         else:
-            W = ws.buffer(f"wxs{layer}", (D * GH, weights[0]["wx"].shape[1]), dA.dtype)
+            W = ws.scratch("wxs", (D * GH, weights[0]["wx"].shape[1]), dA.dtype)
             for d, w in enumerate(weights):
                 xp.copyto(W[d * GH:(d + 1) * GH], w["wx"])
         xp.dot(dA.reshape(T * N, D * GH), W, out=dx.reshape(T * N, W.shape[1]))

@@ -199,6 +199,19 @@ def test_steady_state_allocates_nothing(ctx, rng):
     assert {k: id(v) for k, v in ws._buffers.items()} == before
 
 
+def test_inference_binds_keep_nothing_for_backward(rng):
+    """Gates, cell states and inner outputs are kept only when backward will run."""
+    sym = rm.sym.RNN(data(), mode="lstm", state_size=4, num_layers=2, name="rnn")
+    x = rng.normal(size=(5, 3, 2)).astype(np.float32)
+    kept = {}
+    for req in ("null", "write"):
+        exe = sym.simple_bind(rm.cpu(), data=x.shape, grad_req=req)
+        exe.forward(is_train=False, data=x)
+        kept[req] = sorted(_rnn_step(exe).ws._buffers)
+    assert kept["null"] == []
+    assert kept["write"] == ["c0", "c1", "gates0", "gates1", "out0", "tc0", "tc1"]
+
+
 # --------------------------------------------------------------------------- shapes
 
 def test_reference_shapes_and_names():
