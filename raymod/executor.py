@@ -138,6 +138,7 @@ class Executor:
                                   xp, xp.random.default_rng(self._seed),
                                   pool=shared_exec._plan.pool if shared_exec else None,
                                   plan_memory=plan_memory)
+        del self._entry_shapes, self._entry_types    # needed only to compile
 
     @property
     def outputs(self):

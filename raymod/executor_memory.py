@@ -29,18 +29,21 @@ FOREVER = float("inf")
 class Value:
     """One intermediate array: its size, when it is written and when last read."""
 
-    __slots__ = ("key", "shape", "dtype", "nbytes", "born", "last", "candidates", "identity",
+    __slots__ = ("shape", "dtype", "nbytes", "born", "last", "candidates", "identity",
                  "block")
 
-    def __init__(self, key, nbytes, born):
-        self.key = key
-        self.shape = self.dtype = None
-        self.nbytes = int(nbytes)
+    def __init__(self, shape, dtype, born):
+        self.shape, self.dtype = shape, dtype
+        self.nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
         self.born = born
         self.last = born           # raised by every read; FOREVER for graph outputs
-        self.candidates = []       # values whose memory this one may take over
+        self.candidates = None     # values whose memory this one may take over
         self.identity = False      # it equals its candidate: share while both live
         self.block = None
+
+    def may_take(self, values):
+        if values:
+            self.candidates = (self.candidates or []) + list(values)
 
     def read_at(self, time):
         if time > self.last:
@@ -48,12 +51,13 @@ class Value:
 
 
 class Block:
-    __slots__ = ("index", "size", "live", "claimed", "offset")
+    __slots__ = ("index", "size", "live", "values", "claimed", "offset")
 
     def __init__(self, index, size):
         self.index = index
         self.size = size
         self.live = []             # values stored here that are still to be read
+        self.values = []           # every value ever stored here
         self.claimed = None        # the time a value last took this block over
         self.offset = 0
 
@@ -77,18 +81,35 @@ class Layout:
                    if v.born <= time <= v.last)
 
     def peak(self):
-        """(most bytes of values alive at once, a time when that happens): one sweep."""
+        """(most bytes alive at once, a time when that happens): one sweep over blocks.
+
+        Values sharing a block at the same time (in place, or a reshape's view)
+        count once, at the size of the largest.
+        """
         events = {}
-        for v in self.values:
-            events[v.born] = events.get(v.born, 0) + v.nbytes
-            if v.last != FOREVER:
-                events[v.last + 1] = events.get(v.last + 1, 0) - v.nbytes
+        for block in self.blocks:
+            for born, last, size in _segments(block.values):
+                events[born] = events.get(born, 0) + size
+                if last != FOREVER:
+                    events[last + 1] = events.get(last + 1, 0) - size
         live, best = 0, (0, None)
         for t in sorted(events):
             live += events[t]
             if live > best[0]:
                 best = (live, t)
         return best
+
+
+def _segments(values):
+    """A block's values merged into (born, last, bytes) runs of overlapping lifetimes."""
+    runs = []
+    for v in sorted(values, key=lambda v: v.born):
+        if runs and v.born <= runs[-1][1]:
+            born, last, size = runs[-1]
+            runs[-1] = (born, max(last, v.last), max(size, v.nbytes))
+        else:
+            runs.append((v.born, v.last, v.nbytes))
+    return runs
 
 
 class _FreeBlocks:
@@ -120,7 +141,7 @@ class _FreeBlocks:
 
 def _take_over(value, time):
     """The block of a candidate this value may take over at `time`, or None."""
-    for cand in value.candidates:
+    for cand in value.candidates or ():
         block = cand.block
         if block is None or cand.nbytes != value.nbytes or block.claimed == time:
             continue
@@ -152,6 +173,7 @@ def plan_values(values):
                     blocks.append(block)
             v.block = block
             block.live.append(v)
+            block.values.append(v)
         for v in deaths.get(t, ()):
             block = v.block
             block.live.remove(v)
@@ -179,18 +201,17 @@ class MemoryPool:
     def reserve(self, user, nbytes):
         """Make the arena at least `nbytes`; returns the bytes this added.
 
-        Every other user drops its views of the old arena (`release()`), so
-        the old one is freed; each rebuilds its views when it next runs.
+        Every other user moves its views to the same offsets of the new arena
+        (`rebase(old, new)`), so the old one is freed.
         """
         self._users.add(user)
         have = int(self.arena.size)
         if nbytes <= have:
             return 0
+        old, self.arena = self.arena, self.xp.empty(int(nbytes), dtype=np.uint8)
         for other in list(self._users):
             if other is not user:
-                other.release()
-        self.arena = None
-        self.arena = self.xp.empty(int(nbytes), dtype=np.uint8)
+                other.rebase(old, self.arena)
         return int(nbytes) - have
 
     def view(self, offset, shape, dtype):
@@ -199,9 +220,9 @@ class MemoryPool:
         nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
         return self.arena[offset:offset + nbytes].view(dtype).reshape(shape)
 
-    def poison(self, block):
-        """Fill a freed block with 0xFF bytes (NaN in every float type): debugging aid."""
-        self.arena[block.offset:block.offset + block.size].fill(255)
+    def poison(self, offset, size):
+        """Fill freed bytes with 0xFF (NaN in every float type): debugging aid."""
+        self.arena[offset:offset + size].fill(255)
 
     @property
     def nbytes(self):

@@ -34,11 +34,10 @@ def ignores_head_grad(op):
 
 
 class _Step:
-    """One operator call. The *_refs name what each array is (a bound array or a planned
-    Value); ins/outs/in_grads/out_grads are the arrays themselves, rebuilt from the refs
-    whenever the memory pool's arena changes."""
+    """One operator call on its arrays. While compiling, the *_refs name what each array
+    will be (a bound array or a planned Value); they are dropped once the arrays exist."""
 
-    __slots__ = ("node", "op", "ws", "input_names", "monitor_zeros",
+    __slots__ = ("node", "op", "ws", "monitor_zeros",
                  "in_refs", "out_refs", "in_grad_refs", "out_grad_refs", "add_refs",
                  "ins", "outs", "in_grads", "out_grads", "adds", "freed_forward",
                  "freed_backward")
@@ -50,7 +49,6 @@ class _Step:
         self.add_refs = ()
         self.ins = self.outs = self.in_grads = self.out_grads = None
         self.adds = ()
-        self.input_names = node.op.list_inputs()
         self.monitor_zeros = None
         self.freed_forward = self.freed_backward = ()
 
@@ -62,78 +60,78 @@ class _Head:
     BlockGrad); one given anyway is still passed on (SoftmaxOutput with
     out_grad=True reads it), and a missing one reads as zeros.
     """
-    __slots__ = ("index", "ref", "buf", "add", "required")
+    __slots__ = ("index", "buf", "add", "required")
 
     def __init__(self, index, ref, add, required):
-        self.index, self.ref, self.add, self.required = index, ref, add, required
-        self.buf = None
+        self.index, self.buf, self.add, self.required = index, ref, add, required
 
 
 class Plan:
-    """Forward and backward step lists over one memory layout (see compile_plan)."""
+    """Forward and backward step lists over views of one memory pool's arena.
 
-    def __init__(self, xp, steps, backward_steps, output_refs, heads, pool, layout, owned,
-                 saved, added_bytes):
+    Only arrays are kept once compiled (no per-value bookkeeping), so a bound
+    bucket costs little beyond its views; `summary` holds the plan's numbers.
+    """
+
+    def __init__(self, xp, steps, backward_steps, outputs, heads, pool, owned, summary,
+                 backward_consumes, seed_freed):
         self.xp = xp
         self.pool = pool               # the arena this plan shares with its buckets
         self.steps = steps
         self.backward_steps = backward_steps
-        self.layout = layout
         self.poison = POISON_FREED     # debugging: fill freed memory with NaN (0xFF bytes)
-        self._output_refs = output_refs
-        self._outputs = []
+        self.summary = summary         # the memory plan's numbers (see report)
+        self._outputs = outputs
         self._heads = heads            # _Head for every output that needs a head gradient
         self._owned = owned            # arrays this plan allocated outside the pool
-        self._saved = saved            # the values backward reads
-        self._added_bytes = added_bytes
-        self._ready = False
-        self._seed_freed = layout.freed.get(len(steps), ())
+        self._added_bytes = 0
+        # Backward reuses memory of forward values it has read: a second backward needs
+        # a new forward first (checked, where MXNet would read overwritten values).
+        self._backward_consumes = backward_consumes
+        self._seed_freed = seed_freed
+        self._fresh = False            # a forward ran since the last backward
 
     # ------------------------------------------------------------------ arrays
-    def release(self):
-        """Drop every view of the arena (the pool is replacing it); rebuilt on next use."""
-        self._ready = False
+    def _arrays(self):
+        """Every list of this plan that holds arrays, with its owner and attribute."""
         for s in self.steps:
-            s.ins = s.outs = s.in_grads = s.out_grads = None
-            s.adds = ()
+            yield s.ins
+            yield s.outs
+            if s.in_grads is not None:
+                yield s.in_grads
+                yield s.out_grads
+
+    def rebase(self, old, new):
+        """The pool replaced its arena `old` by `new`: view the same offsets of `new`."""
+        start, end = _address(old), _address(old) + int(old.size)
+        moved = {}
+
+        def move(a):
+            if a is None:
+                return None
+            if id(a) not in moved:
+                addr = _address(a)
+                inside = start <= addr < end or (a.size == 0 and a.base is old)
+                moved[id(a)] = self.pool.view(addr - start, a.shape, a.dtype) if inside \
+                    else a
+            return moved[id(a)]
+        # (views that were one object stay one object: `moved` is keyed by the old one)
+
+        for arrays in self._arrays():
+            arrays[:] = [move(a) for a in arrays]
+        for s in self.backward_steps:
+            s.adds = tuple((move(d), move(t)) for d, t in s.adds)
         for h in self._heads:
-            h.buf = None
-        self._outputs = []
-
-    def _materialize(self):
-        views = {}
-
-        def resolve(ref):
-            if not isinstance(ref, Value):
-                return ref
-            view = views.get(id(ref))
-            if view is None:
-                view = views[id(ref)] = self.pool.view(ref.block.offset, ref.shape,
-                                                       ref.dtype)
-            return view
-
-        for s in self.steps:
-            s.ins = [resolve(r) for r in s.in_refs]
-            s.outs = [resolve(r) for r in s.out_refs]
-            if s.in_grad_refs is not None:
-                s.in_grads = [None if r is None else resolve(r) for r in s.in_grad_refs]
-                s.out_grads = [resolve(r) for r in s.out_grad_refs]
-                s.adds = tuple((resolve(d), resolve(t)) for d, t in s.add_refs)
-        for h in self._heads:
-            h.buf = resolve(h.ref)
-        self._outputs[:] = [resolve(r) for r in self._output_refs]
-        self._ready = True
+            h.buf = move(h.buf)
+        self._outputs[:] = [move(a) for a in self._outputs]
 
     @property
     def outputs(self):
-        if not self._ready:
-            self._materialize()
         return self._outputs
 
     # ------------------------------------------------------------------ running
     def forward(self, is_train, monitor=None):
-        if not self._ready:
-            self._materialize()
+        self._fresh = True
         xp, scratch = self.xp, self.pool.scratch
         if monitor is None and not self.poison:
             for s in self.steps:
@@ -143,7 +141,7 @@ class Plan:
         callback, monitor_all = monitor if monitor is not None else (None, False)
         for s in self.steps:
             if monitor_all:
-                for name, (src, _), arr in zip(s.input_names, s.node.inputs, s.ins):
+                for name, (src, _), arr in zip(s.op.list_inputs(), s.node.inputs, s.ins):
                     if src.is_variable:
                         callback(src.name, arr)
                     callback(f"{s.node.name}_{name}", arr)
@@ -155,15 +153,19 @@ class Plan:
             self._poison(s.freed_forward)
 
     def backward(self, out_grads, is_train=True, monitor=None):
-        if not self._ready:
-            self._materialize()
         xp, scratch = self.xp, self.pool.scratch
-        n_out = len(self._output_refs)
+        n_out = len(self._outputs)
         if out_grads is not None and len(out_grads) > n_out:
             raise MXNetError(f"backward: received {len(out_grads)} head gradients for "
                              f"{n_out} outputs")
         given = [None] * n_out if out_grads is None else \
             list(out_grads) + [None] * (n_out - len(out_grads))
+        if not self._fresh and self._backward_consumes:
+            raise MXNetError(
+                "backward: run forward again before this backward. The last backward "
+                "reused the memory of forward values it had read (the executor's memory "
+                "plan), so they are gone; bind with plan_memory=False to call backward "
+                "several times after one forward")
         for head in self._heads:       # check every head before changing anything
             g = given[head.index]
             if g is None:
@@ -191,11 +193,12 @@ class Plan:
                 self._report_backward(s, monitor[0])
             if self.poison:
                 self._poison(s.freed_backward)
+        self._fresh = False
 
-    def _poison(self, blocks):
+    def _poison(self, ranges):
         if self.poison:
-            for block in blocks:
-                self.pool.poison(block)
+            for offset, size in ranges:
+                self.pool.poison(offset, size)
 
     def _report_backward(self, step, callback):
         """MXNet names a backward node's outputs <node>_backward_output[<i>], one per
@@ -221,32 +224,42 @@ class Plan:
 
     def report(self):
         """Bytes of the plan's parts; see Executor.memory_report."""
-        values = self.layout.values
-        outputs = {id(r) for r in self._output_refs if isinstance(r, Value)}
-        return {
-            "outputs": sum(v.nbytes for v in values if id(v) in outputs),
-            "saved": sum(v.nbytes for v in self._saved if id(v) not in outputs),
-            "arena": self.layout.arena_bytes,
-            "peak_live": self.layout.peak()[0],
-            "unplanned": sum(v.nbytes for v in values),
-            "workspace": self.workspace_bytes() + sum(int(a.nbytes) for a in self._owned),
-            "scratch": self.pool.scratch.nbytes,
-            "pool": self.pool.nbytes,
-        }
+        report = dict(self.summary)
+        report["workspace"] = self.workspace_bytes() + sum(int(a.nbytes) for a in self._owned)
+        report["scratch"] = self.pool.scratch.nbytes
+        report["pool"] = self.pool.nbytes
+        return report
 
     def describe(self):
         lines = []
         for s in self.steps:
-            ins = [tuple(r.shape) for r in s.in_refs]
-            outs = [tuple(r.shape) for r in s.out_refs]
+            ins = [tuple(a.shape) for a in s.ins]
+            outs = [tuple(a.shape) for a in s.outs]
             lines.append(f"{s.op.op_name} {s.node.name}: in {ins} -> out {outs}")
         return "\n".join(lines)
+
+
+def _address(a):
+    """The address of an array's first element (numpy or cupy)."""
+    data = a.data
+    return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
+
+
+def _backward_reuses_saved(blocks, saved, n):
+    """True when a value born in backward takes memory a saved forward value left."""
+    saved_ids = {id(v) for v in saved}
+    for block in blocks:
+        deaths = [v.last for v in block.values if id(v) in saved_ids]
+        births = [v.born for v in block.values if v.born > n]
+        if deaths and births and max(births) > min(deaths):
+            return True
+    return False
 
 
 def _inplace_candidates(op, ins, outs, pairs):
     for i, j in pairs:
         if i < len(ins) and j < len(outs) and isinstance(ins[i], Value):
-            outs[j].candidates.append(ins[i])
+            outs[j].may_take((ins[i],))
 
 
 def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types, xp, rng,
@@ -265,8 +278,7 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
 
     def new_value(key, born):
         shape, dtype = tuple(shapes[key]), np.dtype(types.get(key) or np.float32)
-        v = Value(key, dtype.itemsize * int(np.prod(shape, dtype=np.int64)), born)
-        v.shape, v.dtype = shape, dtype
+        v = Value(shape, dtype, born)
         values.append(v)
         return v
 
@@ -307,13 +319,60 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
 
     if not plan_memory:                 # every value its own block, as before the plan
         for v in values:
-            v.last, v.candidates = FOREVER, []
+            v.last, v.candidates = FOREVER, None
     layout = plan_values(values)
-    _attach_freed(steps, backward_steps, layout)
-    plan = Plan(xp, steps, backward_steps, [ref[(id(n), i)] for n, i in symbol._heads],
-                heads, pool, layout, owned, saved, 0)
+    heads_refs = [ref[(id(n), i)] for n, i in symbol._heads]
+    plan = Plan(xp, steps, backward_steps, list(heads_refs), heads, pool, owned,
+                _summary(layout, saved, heads_refs),
+                _backward_reuses_saved(layout.blocks, saved, len(steps)),
+                _freed_ranges(layout, len(steps)) if POISON_FREED else ())
+    if POISON_FREED:
+        _attach_freed(steps, backward_steps, layout)
     plan._added_bytes = pool.reserve(plan, layout.arena_bytes)
+    _materialize(plan, pool)
     return plan
+
+
+def _materialize(plan, pool):
+    """Turn every ref into its array (a view of the arena) and forget the refs.
+
+    Values at one offset with one shape and dtype (a block reused by values
+    alike, an op computed in place) share one view object.
+    """
+    views = {}
+
+    def resolve(ref):
+        if not isinstance(ref, Value):
+            return ref
+        key = (ref.block.offset, ref.shape, ref.dtype)
+        view = views.get(key)
+        if view is None:
+            view = views[key] = pool.view(*key)
+        return view
+
+    for s in plan.steps:
+        s.ins = [resolve(r) for r in s.in_refs]
+        s.outs = [resolve(r) for r in s.out_refs]
+        if s.in_grad_refs is not None:
+            s.in_grads = [None if r is None else resolve(r) for r in s.in_grad_refs]
+            s.out_grads = [resolve(r) for r in s.out_grad_refs]
+            s.adds = tuple((resolve(d), resolve(t)) for d, t in s.add_refs)
+        s.in_refs = s.out_refs = s.in_grad_refs = s.out_grad_refs = None
+        s.add_refs = ()
+    for h in plan._heads:
+        h.buf = resolve(h.buf)
+    plan._outputs[:] = [resolve(r) for r in plan._outputs]
+
+
+def _summary(layout, saved, heads_refs):
+    outputs = {id(r) for r in heads_refs if isinstance(r, Value)}
+    return {
+        "outputs": sum(v.nbytes for v in layout.values if id(v) in outputs),
+        "saved": sum(v.nbytes for v in saved if id(v) not in outputs),
+        "arena": layout.arena_bytes,
+        "peak_live": layout.peak()[0],
+        "unplanned": sum(v.nbytes for v in layout.values),
+    }
 
 
 def _gradient_routes(symbol, order, steps, needs, node_needs, grad_req):
@@ -355,10 +414,10 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
 
     Times: forward step k is k, seeding the head gradients is n = len(steps), the
     m-th backward step is n + 1 + m. A forward value backward reads lives until
-    backward ends, so backward may be repeated after one forward.
+    the last backward step that reads it (as MXNet's plan), so later backward
+    steps may reuse its memory.
     """
     n = len(steps)
-    end = n + len(routes)
     variables = {(id(node), 0): node.name for node in order if node.is_variable}
     grad, owned, saved = {}, [], []
 
@@ -386,14 +445,14 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
         for i in op.backward_inputs():
             r = step.in_refs[i] if i < len(step.in_refs) else None
             if isinstance(r, Value):
-                r.read_at(end)
+                r.read_at(time)
                 if id(r) not in seen_saved:
                     seen_saved.add(id(r))
                     saved.append(r)
         for j in op.backward_outputs():
             r = step.out_refs[j] if j < len(step.out_refs) else None
             if isinstance(r, Value):
-                r.read_at(end)
+                r.read_at(time)
                 if id(r) not in seen_saved:
                     seen_saved.add(id(r))
                     saved.append(r)
@@ -426,17 +485,21 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
             else:
                 target = grad_target(key, time)
             if isinstance(target, Value):
-                target.candidates.extend(inplace.get(slot, ()))
+                target.may_take(inplace.get(slot, ()))
             in_grads.append(target)
         step.in_grad_refs, step.out_grad_refs, step.add_refs = in_grads, out_grads, tuple(adds)
         backward_steps.append(step)
     return heads, backward_steps, saved, owned
 
 
+def _freed_ranges(layout, time):
+    return tuple((b.offset, b.size) for b in layout.freed.get(time, ()))
+
+
 def _attach_freed(steps, backward_steps, layout):
-    """Which blocks die after each step (poisoned in debugging runs)."""
+    """Which arena ranges die after each step (poisoned in debugging runs)."""
     n = len(steps)
     for k, s in enumerate(steps):
-        s.freed_forward = tuple(layout.freed.get(k, ()))
+        s.freed_forward = _freed_ranges(layout, k)
     for m, s in enumerate(backward_steps):
-        s.freed_backward = tuple(layout.freed.get(n + 1 + m, ()))
+        s.freed_backward = _freed_ranges(layout, n + 1 + m)

@@ -66,22 +66,28 @@ def kernel_slices(kernel, stride, dilate, out_spatial):
 
 
 def padded_input(xp, ws, key, x, pad_lo, pad_hi, fill):
-    """x copied into a persistent buffer with a border of `fill`; x itself when no border.
-
-    The border is written only when the buffer is (re)allocated or the fill
-    value changes; later steps overwrite the interior only.
-    """
+    """x copied into a scratch buffer with a border of `fill`; x itself when no border."""
     if not any(pad_lo) and not any(pad_hi):
         return x
     shape = tuple(x.shape[:2]) + tuple(s + lo + hi for s, lo, hi
                                        in zip(x.shape[2:], pad_lo, pad_hi))
-    buf = ws.buffer(key, shape, x.dtype)
-    marker = ws.saved.get(key + "/filled")
-    if marker is None or marker[0] is not buf or marker[1] != fill:
-        buf.fill(fill)
-        ws.saved[key + "/filled"] = (buf, fill)
+    buf = ws.scratch(key, shape, x.dtype)
+    fill_border(buf, 2, x.shape[2:], pad_lo, fill)
     buf[interior(x.shape, pad_lo)] = x
     return buf
+
+
+def fill_border(buf, first, spatial, pad_lo, fill):
+    """Write `fill` around the interior of `spatial` that starts at pad_lo, in the spatial
+    axes first, first + 1, ... of buf (the border only: the interior is overwritten)."""
+    index = [slice(None)] * buf.ndim
+    for i, (lo, s) in enumerate(zip(pad_lo, spatial)):
+        axis = first + i
+        index[axis] = slice(0, lo)
+        buf[tuple(index)] = fill
+        index[axis] = slice(lo + s, None)
+        buf[tuple(index)] = fill
+        index[axis] = slice(None)
 
 
 def interior(shape, pad_lo):
@@ -101,7 +107,7 @@ def grad_buffer(xp, ws, key, dx, pad_lo, pad_hi, zero=True):
         return dx
     shape = tuple(dx.shape[:2]) + tuple(s + lo + hi for s, lo, hi
                                         in zip(dx.shape[2:], pad_lo, pad_hi))
-    buf = ws.buffer(key, shape, dx.dtype)
+    buf = ws.scratch(key, shape, dx.dtype)
     buf.fill(0)
     return buf
 

@@ -192,13 +192,24 @@ class Workspace:
     temporary otherwise (inference binds keep nothing for backward).
     """
 
+    # Slots, and `saved` made on first use: an executor holds one Workspace per node,
+    # for every bucket of a module.
+    __slots__ = ("xp", "rng", "scratch_arena", "keeps_for_backward", "_saved", "_buffers")
+
     def __init__(self, xp=np, rng=None, scratch=None, keeps_for_backward=True):
         self.xp = xp
         self.rng = rng          # the executor's seeded generator (Dropout)
-        self.saved = {}         # forward -> backward values
         self.scratch_arena = scratch
         self.keeps_for_backward = keeps_for_backward
+        self._saved = None
         self._buffers = {}
+
+    @property
+    def saved(self):
+        """A dict: what forward leaves for backward (small values, flags)."""
+        if self._saved is None:
+            self._saved = {}
+        return self._saved
 
     def buffer(self, key, shape, dtype):
         """A buffer of this shape and dtype, allocated once and reused while they hold."""

@@ -7,13 +7,14 @@ g's rows form a contiguous (C/G * K, N * P) block and the forward is
 `dW_g = dy_g @ col_g^T`, `dcol_g = W_g^T @ dy_g`, then col2im adds dcol back
 into the padded input gradient with one strided add per kernel offset
 (a loop over kh*kw, never over pixels). The columns are ordered (N, *out)
-or (*out, N), see BATCH_LAST_BELOW. Every buffer comes from the node's
-Workspace, so steady-state steps allocate nothing but numpy's internal
-temporaries. Only as_strided views, copyto, dot and basic slicing are used,
+or (*out, N), see BATCH_LAST_BELOW. Every buffer is scratch memory of the
+node's Workspace, shared with the other operators of the executor, so
+steady-state steps allocate nothing but numpy's internal temporaries and
+nothing is kept from forward to backward: backward rebuilds the columns. Only as_strided views, copyto, dot and basic slicing are used,
 so the same code runs on cupy.
 """
 from ._window import (as_strided, check_layout, spatial_tuple, window_view, kernel_slices,
-                      padded_input, grad_buffer, finish_grad)
+                      padded_input, grad_buffer, finish_grad, fill_border)
 from .base import Operator, Param, register
 
 # Below this output width the columns are ordered (*out, N) instead of (N, *out).
@@ -150,7 +151,7 @@ class Convolution(Operator):
         batch_last = out_spatial[-1] < BATCH_LAST_BELOW
         ws.saved["batch_last"] = batch_last
         col2 = self._im2col(xp, ws, x, out_spatial, batch_last).reshape(C * K, N * P)
-        y2 = ws.buffer("y2", (F, N * P), y.dtype)
+        y2 = ws.scratch("y2", (F, N * P), y.dtype)
         w2 = w.reshape(F, (C // G) * K)
         fg, kg = F // G, (C // G) * K
         for g in range(G):
@@ -170,24 +171,27 @@ class Convolution(Operator):
         F, G = self.num_filter, self.num_group
         fg, kg = F // G, (C // G) * K
         batch_last = ws.saved["batch_last"]
-        gy2 = ws.buffer("gy2", (F, N * P), gy.dtype)
+        gy2 = ws.scratch("gy2", (F, N * P), gy.dtype)
         if batch_last:
             xp.copyto(gy2.reshape(F, P, N), gy.reshape(N, F, P).transpose(1, 2, 0))
         else:
             xp.copyto(gy2.reshape(F, N, P), gy.reshape(N, F, P).transpose(1, 0, 2))
         if not self.no_bias and in_grads[2] is not None:
             xp.sum(gy2, axis=1, out=in_grads[2].reshape(F))
-        col2 = ws.buffer("col", self._col_shape(C, N, out_spatial, batch_last),
-                         x.dtype).reshape(C * K, N * P)
         w2 = w.reshape(F, kg)
+        col2 = None
         if in_grads[1] is not None:
+            # the columns are rebuilt from x (as MXNet does): nothing of K times the
+            # input's size is kept from forward to backward
+            col2 = self._im2col(xp, ws, x, out_spatial, batch_last).reshape(C * K, N * P)
             gw2 = in_grads[1].reshape(F, kg)
             for g in range(G):
                 xp.dot(gy2[g * fg:(g + 1) * fg], col2[g * kg:(g + 1) * kg].T,
                        out=gw2[g * fg:(g + 1) * fg])
         if in_grads[0] is None:
             return
-        gcol2 = ws.buffer("gcol", (C * K, N * P), x.dtype)
+        # the columns are read no more: their gradient takes their memory
+        gcol2 = col2 if col2 is not None else ws.scratch("gcol", (C * K, N * P), x.dtype)
         for g in range(G):
             xp.dot(w2[g * fg:(g + 1) * fg].T, gy2[g * fg:(g + 1) * fg],
                    out=gcol2[g * kg:(g + 1) * kg])
@@ -206,7 +210,7 @@ class Convolution(Operator):
     def _im2col(self, xp, ws, x, out_spatial, batch_last):
         """The column buffer (C, *kernel, <N and *out in the chosen order>), filled."""
         d, N, C = len(self.kernel), x.shape[0], x.shape[1]
-        col = ws.buffer("col", self._col_shape(C, N, out_spatial, batch_last), x.dtype)
+        col = ws.scratch("col", self._col_shape(C, N, out_spatial, batch_last), x.dtype)
         if batch_last:
             xt = self._batch_last_input(xp, ws, x)             # (C, *padded, N)
             s_c, s_sp, s_n = xt.strides[0], xt.strides[1:-1], xt.strides[-1]
@@ -222,14 +226,12 @@ class Convolution(Operator):
         return col
 
     def _batch_last_input(self, xp, ws, x):
-        """x as (C, *padded spatial, N): the zero border is written once per buffer."""
+        """x as (C, *padded spatial, N) in scratch memory, with its zero border."""
         d = len(self.kernel)
         shape = (x.shape[1],) + tuple(s + 2 * p for s, p in zip(x.shape[2:], self._pad)) \
             + (x.shape[0],)
-        buf = ws.buffer("xt", shape, x.dtype)
-        if ws.saved.get("xt/filled") is not buf:
-            buf.fill(0)
-            ws.saved["xt/filled"] = buf
+        buf = ws.scratch("xt", shape, x.dtype)
+        fill_border(buf, 1, x.shape[2:], self._pad, 0)
         inner = (slice(None),) + tuple(slice(p, p + s) for p, s in
                                        zip(self._pad, x.shape[2:])) + (slice(None),)
         xp.copyto(buf[inner], x.transpose(tuple(range(1, d + 2)) + (0,)))
@@ -249,7 +251,7 @@ class Convolution(Operator):
         d = len(self.kernel)
         shape = (gx.shape[1],) + tuple(s + 2 * p for s, p in zip(gx.shape[2:], self._pad)) \
             + (gx.shape[0],)
-        gt = ws.buffer("gxt", shape, gx.dtype)
+        gt = ws.scratch("gxt", shape, gx.dtype)
         gt.fill(0)
         for offset, slices in kernel_slices(self.kernel, self._stride, self._dilate,
                                             out_spatial):

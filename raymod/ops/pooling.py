@@ -161,7 +161,7 @@ class Pooling(Operator):
         x, y = inputs[0], outputs[0]
         src = x
         if self.pool_type == "lp" and self.p_value != 1:
-            src = ws.buffer("xpow", x.shape, x.dtype)
+            src = ws.scratch("xpow", x.shape, x.dtype)
             xp.power(x, self.p_value, out=src)
         if self.global_pool:
             self._global_reduce(xp, src, y)
@@ -220,12 +220,12 @@ class Pooling(Operator):
         gpad = grad_buffer(xp, ws, "gxpad", gx, pad, hi, zero=not tiles)
         full = (slice(None), slice(None))
         offsets = list(kernel_slices(kernel, stride, (1,) * d, out_spatial))
-        part = ws.buffer("part", y.shape, gy.dtype)
+        part = ws.scratch("part", y.shape, gy.dtype)
         if self.pool_type == "max":
             # visit offsets in row-major order; the first cell equal to the max takes it
             xpad = padded_input(xp, ws, "xpad", x, pad, hi, self._fill(x.dtype))
-            taken = ws.buffer("taken", y.shape, np.bool_)
-            hit = ws.buffer("hit", y.shape, np.bool_)
+            taken = ws.scratch("taken", y.shape, np.bool_)
+            hit = ws.scratch("hit", y.shape, np.bool_)
             taken.fill(False)
             for i, (_, slices) in enumerate(offsets):
                 xp.equal(xpad[full + slices], y, out=hit)
