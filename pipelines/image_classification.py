@@ -159,7 +159,8 @@ def main(argv=None):
     # lr / 10 at 60% and 85% of training: BatchNorm's moving statistics settle with the weights
     steps = -(-train.num_records // args.batch_size)
     schedule = rm.lr_scheduler.MultiFactorScheduler(
-        step=[max(1, int(args.epochs * steps * f)) for f in (0.6, 0.85)], factor=0.1)
+        step=sorted({max(1, int(args.epochs * steps * f)) for f in (0.6, 0.85)}), factor=0.1,
+        base_lr=args.lr)
     start = time.perf_counter()
     mod.fit(train, eval_data=val, params=rm.mod.FitParams(
         num_epoch=args.epochs, optimizer="sgd", kvstore=args.kvstore,
