@@ -1,5 +1,6 @@
 """Real data the pipelines can use without a download: scikit-learn's digits, or MNIST idx files."""
 import gzip
+import logging
 import os
 import struct
 
@@ -8,6 +9,7 @@ import numpy as np
 
 def load_digits_split(val_fraction=0.2, seed=0):
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images), scaled to [0, 1]."""
+    logging.info("loading scikit-learn's bundled handwritten digits")   # its import takes seconds
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:
