@@ -41,7 +41,7 @@ class TrainingProgress(FitCallback):
 
     and at the epoch's end (also the only line when not on a terminal)::
 
-        Epoch[3] 4/30  23 batches in 0.28 s  5,120 samples/s  train accuracy=0.9625  val accuracy=0.9610
+        Epoch[3] 4/30  23 batches in 0.28 s  5,120 samples/s  train accuracy=0.9625  val ...
     """
 
     def __init__(self, stream=None, bar=None, interval=0.5, width=30):

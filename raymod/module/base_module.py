@@ -529,7 +529,7 @@ class BaseModule:
         raise NotImplementedError()
 
     def backward(self, out_grads=None):
-        """Compute gradients after a training forward; `out_grads` only for outputs without a loss."""
+        """Gradients after a training forward; `out_grads` only for outputs without a loss."""
         raise NotImplementedError()
 
     def update(self):

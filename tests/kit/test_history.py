@@ -1,4 +1,4 @@
-"""fit's TrainingHistory, fit(callbacks=[...]) hooks, HistoryWriter, and fit's documented defaults."""
+"""fit's TrainingHistory, fit(callbacks=[...]), HistoryWriter, fit's documented defaults."""
 import inspect
 import json
 import math

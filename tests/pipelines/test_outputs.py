@@ -1,4 +1,4 @@
-"""The pipelines' shared conventions: --output (paths and URLs), history, --plot, progress, --help."""
+"""The pipelines' conventions: --output (paths and URLs), history, --plot, progress, --help."""
 import importlib.util
 import re
 import uuid
