@@ -1,18 +1,22 @@
-"""Convolution (1-D, 2-D, 3-D; channel-first layouts) lowered to one matrix product per group.
+"""Convolution (1-D, 2-D, 3-D; channel-first layouts) lowered to matrix products.
 
-im2col: the padded input is read through a strided window view and copied
-once into a column buffer laid out (C, *kernel, <columns>), so that group
-g's rows form a contiguous (C/G * K, N * P) block and the forward is
-`W_g (F/G, C/G * K) @ col_g`. Backward reuses the same buffers:
+Pointwise (1x1, stride 1) and depthwise convolutions take the lowerings of
+`_conv_paths` (no batch-wide columns). Every other one goes through im2col:
+the padded input is read through a strided window view and copied once into
+a column buffer laid out (C, *kernel, <columns>), so that group g's rows form
+a contiguous (C/G * K, N * P) block and the forward is one product, batched
+over the groups: `W_g (F/G, C/G * K) @ col_g`. Backward, likewise batched:
 `dW_g = dy_g @ col_g^T`, `dcol_g = W_g^T @ dy_g`, then col2im adds dcol back
 into the padded input gradient with one strided add per kernel offset
 (a loop over kh*kw, never over pixels). The columns are ordered (N, *out)
 or (*out, N), see BATCH_LAST_BELOW. Every buffer is scratch memory of the
 node's Workspace, shared with the other operators of the executor, so
 steady-state steps allocate nothing but numpy's internal temporaries and
-nothing is kept from forward to backward: backward rebuilds the columns. Only as_strided views, copyto, dot and basic slicing are used,
-so the same code runs on cupy.
+nothing is kept from forward to backward: backward rebuilds the columns.
+Only as_strided views, copyto, dot/matmul and basic slicing are used, so the
+same code runs on cupy.
 """
+from . import _conv_paths as paths
 from ._window import (as_strided, check_layout, spatial_tuple, window_view, kernel_slices,
                       padded_input, grad_buffer, finish_grad, fill_border)
 from .base import Operator, Param, register
@@ -144,19 +148,31 @@ class Convolution(Operator):
         out_spatial = tuple(y_shape[2:])
         return N, C, out_spatial, _prod(self.kernel), _prod(out_spatial)
 
+    def _lowering(self, channels, out_spatial):
+        """'depthwise', 'pointwise' or 'im2col' for this input and output geometry."""
+        if paths.is_depthwise(self, channels):
+            return "depthwise"
+        if paths.is_pointwise(self, out_spatial):
+            return "pointwise"
+        return "im2col"
+
     def forward(self, xp, inputs, outputs, ws, is_train):
         x, w, y = inputs[0], inputs[1], outputs[0]
+        bias = None if self.no_bias else inputs[2]
+        lowering = self._lowering(x.shape[1], y.shape[2:])
+        if lowering == "depthwise":
+            paths.depthwise_forward(self, xp, ws, x, w, bias, y)
+            return
+        if lowering == "pointwise":
+            paths.pointwise_forward(self, xp, x, w, bias, y)
+            return
         N, C, out_spatial, K, P = self._geometry(x, y.shape)
         F, G = self.num_filter, self.num_group
         batch_last = out_spatial[-1] < BATCH_LAST_BELOW
         ws.saved["batch_last"] = batch_last
         col2 = self._im2col(xp, ws, x, out_spatial, batch_last).reshape(C * K, N * P)
         y2 = ws.scratch("y2", (F, N * P), y.dtype)
-        w2 = w.reshape(F, (C // G) * K)
-        fg, kg = F // G, (C // G) * K
-        for g in range(G):
-            xp.dot(w2[g * fg:(g + 1) * fg], col2[g * kg:(g + 1) * kg],
-                   out=y2[g * fg:(g + 1) * fg])
+        _grouped_product(xp, w.reshape(F, (C // G) * K), col2, y2, G)
         # y2's columns are (n, p) or (p, n): one transposing copy to (N, F, P), bias fused
         y2t = y2.reshape(F, P, N).transpose(2, 0, 1) if batch_last \
             else y2.reshape(F, N, P).transpose(1, 0, 2)
@@ -167,9 +183,16 @@ class Convolution(Operator):
 
     def backward(self, xp, out_grads, inputs, outputs, in_grads, ws):
         x, w, gy = inputs[0], inputs[1], out_grads[0]
+        lowering = self._lowering(x.shape[1], gy.shape[2:])
+        if lowering != "im2col":
+            gb = None if self.no_bias else in_grads[2]
+            run = paths.depthwise_backward if lowering == "depthwise" \
+                else paths.pointwise_backward
+            run(self, xp, ws, x, w, gy, in_grads[0], in_grads[1], gb)
+            return
         N, C, out_spatial, K, P = self._geometry(x, gy.shape)
         F, G = self.num_filter, self.num_group
-        fg, kg = F // G, (C // G) * K
+        kg = (C // G) * K
         batch_last = ws.saved["batch_last"]
         gy2 = ws.scratch("gy2", (F, N * P), gy.dtype)
         if batch_last:
@@ -184,17 +207,12 @@ class Convolution(Operator):
             # the columns are rebuilt from x (as MXNet does): nothing of K times the
             # input's size is kept from forward to backward
             col2 = self._im2col(xp, ws, x, out_spatial, batch_last).reshape(C * K, N * P)
-            gw2 = in_grads[1].reshape(F, kg)
-            for g in range(G):
-                xp.dot(gy2[g * fg:(g + 1) * fg], col2[g * kg:(g + 1) * kg].T,
-                       out=gw2[g * fg:(g + 1) * fg])
+            _grouped_product(xp, gy2, col2, in_grads[1].reshape(F, kg), G, transpose_b=True)
         if in_grads[0] is None:
             return
         # the columns are read no more: their gradient takes their memory
         gcol2 = col2 if col2 is not None else ws.scratch("gcol", (C * K, N * P), x.dtype)
-        for g in range(G):
-            xp.dot(w2[g * fg:(g + 1) * fg].T, gy2[g * fg:(g + 1) * fg],
-                   out=gcol2[g * kg:(g + 1) * kg])
+        _grouped_product(xp, w2, gy2, gcol2, G, transpose_a=True)
         gcol = gcol2.reshape(self._col_shape(C, N, out_spatial, batch_last))
         if batch_last:
             self._col2im_batch_last(xp, gcol, in_grads[0], ws, out_spatial)
@@ -259,3 +277,18 @@ class Convolution(Operator):
         inner = (slice(None),) + tuple(slice(p, p + s) for p, s in
                                        zip(self._pad, gx.shape[2:])) + (slice(None),)
         xp.copyto(gx, gt[inner].transpose((d + 1,) + tuple(range(d + 1))))
+
+
+def _grouped_product(xp, a, b, out, groups, transpose_a=False, transpose_b=False):
+    """out = a_g @ b_g for every group g (row blocks of a, b and out), one call.
+
+    With transpose_a (transpose_b) the product uses a_g^T (b_g^T) instead.
+    """
+    if groups == 1:
+        xp.dot(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
+        return
+    a3 = a.reshape(groups, a.shape[0] // groups, a.shape[1])
+    b3 = b.reshape(groups, b.shape[0] // groups, b.shape[1])
+    xp.matmul(a3.transpose(0, 2, 1) if transpose_a else a3,
+              b3.transpose(0, 2, 1) if transpose_b else b3,
+              out=out.reshape(groups, out.shape[0] // groups, out.shape[1]))
