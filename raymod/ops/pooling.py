@@ -10,12 +10,22 @@ wholly in padding (possible in 'full' with stride > kernel) divides by 1
 where MXNet divides by 0. Max routes each output's gradient to the FIRST
 maximum of its window in row-major order, as MXNet's unpool_max does.
 Global pooling reduces the flattened spatial axis directly.
+
+Two refinements keep the passes few and contiguous: max and sums are
+separable, so a k x k window is reduced (and an average's gradient spread)
+one axis at a time, k + k passes instead of k * k, the first along whole
+rows; and the strided max backward runs on the input split into its stride
+phases (space to depth), where every kernel offset is a contiguous block.
 """
 import numpy as np
 
 from ._window import (check_layout, spatial_tuple, kernel_slices, padded_input,
                       grad_buffer, finish_grad)
 from .base import Operator, Param, register
+
+# Strided max backward runs on the input split into stride phases when the output is
+# at least this wide: below, the phase copies' short runs cost more than they save.
+PHASES_MIN_WIDTH = 24
 
 
 @register
@@ -187,17 +197,23 @@ class Pooling(Operator):
 
         One pass per kernel offset over the whole output: numpy reduces small
         trailing window axes of a strided view an order of magnitude slower.
+        Max and sums are separable, so when the kernel has more offsets than
+        the sum of its sides the window is reduced one axis at a time
+        (3x3: 3 + 3 passes instead of 9; the first along whole rows).
         """
         kernel, stride, pad, out_spatial, hi = self._plan(src.shape)
         xpad = padded_input(xp, ws, "xpad", src, pad, hi, self._fill(src.dtype))
         combine = xp.maximum if self.pool_type == "max" else xp.add
-        full = (slice(None), slice(None))
-        for i, (_, slices) in enumerate(kernel_slices(kernel, stride, (1,) * len(kernel),
-                                                      out_spatial)):
-            if i == 0:
-                xp.copyto(y, xpad[full + slices])
-            else:
-                combine(y, xpad[full + slices], out=y)
+        if _separable_pays(kernel):
+            _reduce_by_axis(xp, ws, xpad, y, kernel, stride, out_spatial, combine)
+        else:
+            full = (slice(None), slice(None))
+            for i, (_, slices) in enumerate(kernel_slices(kernel, stride, (1,) * len(kernel),
+                                                          out_spatial)):
+                if i == 0:
+                    xp.copyto(y, xpad[full + slices])
+                else:
+                    combine(y, xpad[full + slices], out=y)
         if self.pool_type == "avg":
             y /= self._divisor(xp, ws, src.shape[2:], kernel, stride, pad, out_spatial, y.dtype)
 
@@ -221,22 +237,14 @@ class Pooling(Operator):
         full = (slice(None), slice(None))
         offsets = list(kernel_slices(kernel, stride, (1,) * d, out_spatial))
         part = ws.scratch("part", y.shape, gy.dtype)
+        if self.pool_type == "max" and all(st > 1 for st in stride) \
+                and out_spatial[-1] >= PHASES_MIN_WIDTH:
+            self._max_backward_phases(xp, ws, x, y, gy, gx, kernel, stride, pad,
+                                      out_spatial, disjoint)
+            return
         if self.pool_type == "max":
-            # visit offsets in row-major order; the first cell equal to the max takes it
             xpad = padded_input(xp, ws, "xpad", x, pad, hi, self._fill(x.dtype))
-            taken = ws.scratch("taken", y.shape, np.bool_)
-            hit = ws.scratch("hit", y.shape, np.bool_)
-            taken.fill(False)
-            for i, (_, slices) in enumerate(offsets):
-                xp.equal(xpad[full + slices], y, out=hit)
-                xp.less(taken, hit, out=hit)              # hit and not yet taken
-                if disjoint:
-                    xp.multiply(gy, hit, out=gpad[full + slices])
-                else:
-                    xp.multiply(gy, hit, out=part)
-                    gpad[full + slices] += part
-                if i + 1 < len(offsets):
-                    taken |= hit
+            _route_to_first_max(xp, ws, xpad, y, gy, gpad, offsets, disjoint, part)
         elif self.pool_type == "lp" and self.p_value != 1:
             # d y / d x = (x / y)^(p-1) for every x in the window (padding is discarded)
             xpad = padded_input(xp, ws, "xpad", x, pad, hi, 0)
@@ -252,8 +260,43 @@ class Pooling(Operator):
                 share = part
                 xp.divide(gy, self._divisor(xp, ws, x.shape[2:], kernel, stride, pad,
                                             out_spatial, gy.dtype), out=share)
-            for _, slices in offsets:
-                gpad[full + slices] += share
+            if _separable_pays(kernel):
+                _spread_by_axis(xp, ws, share, gpad, kernel, stride, out_spatial)
+            else:
+                for _, slices in offsets:
+                    gpad[full + slices] += share
+        finish_grad(xp, gpad, gx, pad)
+
+    def _max_backward_phases(self, xp, ws, x, y, gy, gx, kernel, stride, pad, out_spatial,
+                             disjoint):
+        """Max backward on the input split into stride phases (space to depth).
+
+        Along a dim of stride s, kernel offset o reads every s-th cell from o on:
+        in the layout (s phases, cells // s) that is phase o % s, a contiguous
+        run from o // s. One transposing copy in, one out, and every per-offset
+        pass runs over contiguous memory instead of strided.
+        """
+        d = len(kernel)
+        # padded extent: a multiple of the stride covering the data and every window
+        ext = [-(-max(p + S, st * (n - 1) + k) // st) * st
+               for p, S, st, n, k in zip(pad, x.shape[2:], stride, out_spatial, kernel)]
+        hi = tuple(e - p - S for e, p, S in zip(ext, pad, x.shape[2:]))
+        xpad = padded_input(xp, ws, "xpad", x, pad, hi, self._fill(x.dtype))
+        xph = ws.scratch("xph", _phase_shape(xpad.shape, stride), x.dtype)
+        xp.copyto(xph, _as_phases(xpad, stride))
+        gph = ws.scratch("gph", xph.shape, gy.dtype)
+        gph.fill(0)
+        offsets = [(None, tuple(o % st for o, st in zip(offset, stride))
+                    + tuple(slice(o // st, o // st + n)
+                            for o, st, n in zip(offset, stride, out_spatial)))
+                   for offset, _ in kernel_slices(kernel, stride, (1,) * d, out_spatial)]
+        part = ws.scratch("part", y.shape, gy.dtype)
+        _route_to_first_max(xp, ws, xph, y, gy, gph, offsets, disjoint, part)
+        if not any(pad) and not any(hi):
+            xp.copyto(_as_phases(gx, stride), gph)
+            return
+        gpad = ws.scratch("gxpad", xpad.shape, gy.dtype)
+        xp.copyto(_as_phases(gpad, stride), gph)
         finish_grad(xp, gpad, gx, pad)
 
     def _global_backward(self, xp, x, y, gy, gx, ws):
@@ -273,3 +316,96 @@ class Pooling(Operator):
             xp.copyto(gx, gy / float(np.prod(x.shape[2:])))
         else:
             xp.copyto(gx, gy)
+
+
+# --------------------------------------------------------------------------- separable
+
+def _separable_pays(kernel):
+    """Axis by axis takes sum(kernel) passes (plus buffers) instead of prod(kernel)."""
+    total = 1
+    for k in kernel:
+        total *= k
+    return len(kernel) > 1 and sum(kernel) < total
+
+
+def _axis_slice(ndim, axis, offset, stride, count):
+    index = [slice(None)] * ndim
+    index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+    return tuple(index)
+
+
+def _reduce_by_axis(xp, ws, xpad, y, kernel, stride, out_spatial, combine):
+    """y = the window reduction of xpad, one spatial axis at a time (max or sum)."""
+    src, d = xpad, len(kernel)
+    for i, (k, s, n) in enumerate(zip(kernel, stride, out_spatial)):
+        axis = 2 + i
+        shape = src.shape[:axis] + (n,) + src.shape[axis + 1:]
+        dst = y if i == d - 1 else ws.scratch("axis%d" % i, shape, y.dtype)
+        for j in range(k):
+            piece = src[_axis_slice(src.ndim, axis, j, s, n)]
+            if j == 0:
+                xp.copyto(dst, piece)
+            else:
+                combine(dst, piece, out=dst)
+        src = dst
+
+
+def _spread_by_axis(xp, ws, share, gpad, kernel, stride, out_spatial):
+    """gpad += every window's share, spread back one spatial axis at a time (sum's adjoint).
+
+    The last axis is spread first, into a buffer that is full size along it and
+    output size along the others; the first axis last, into gpad itself.
+    """
+    d = len(kernel)
+    src = share
+    for i in range(d - 1, -1, -1):
+        axis = 2 + i
+        k, s, n = kernel[i], stride[i], out_spatial[i]
+        if i == 0:
+            dst = gpad
+        else:
+            shape = src.shape[:axis] + (gpad.shape[axis],) + src.shape[axis + 1:]
+            dst = ws.scratch("spread%d" % i, shape, share.dtype)
+            dst.fill(0)
+        for j in range(k):
+            dst[_axis_slice(dst.ndim, axis, j, s, n)] += src
+        src = dst
+
+
+# --------------------------------------------------------------------------- max routing
+
+def _route_to_first_max(xp, ws, src, y, gy, grad, offsets, disjoint, part):
+    """grad[slices] += gy where src[slices] is its window's FIRST maximum (row-major).
+
+    `offsets` are (_, slices) per kernel offset in row-major order; `src` and
+    `grad` are indexed by (all, all) + slices.
+    """
+    taken = ws.scratch("taken", y.shape, np.bool_)
+    hit = ws.scratch("hit", y.shape, np.bool_)
+    taken.fill(False)
+    full = (slice(None), slice(None))
+    for i, (_, slices) in enumerate(offsets):
+        xp.equal(src[full + slices], y, out=hit)
+        xp.less(taken, hit, out=hit)              # hit and not yet taken
+        if disjoint:
+            xp.multiply(gy, hit, out=grad[full + slices])
+        else:
+            xp.multiply(gy, hit, out=part)
+            grad[full + slices] += part
+        if i + 1 < len(offsets):
+            taken |= hit
+
+
+def _phase_shape(shape, stride):
+    return tuple(shape[:2]) + tuple(stride) + tuple(e // st for e, st in
+                                                   zip(shape[2:], stride))
+
+
+def _as_phases(a, stride):
+    """View of a (N, C, *E), each E a multiple of its stride, as (N, C, *stride, *E//stride)."""
+    d = len(stride)
+    split = tuple(a.shape[:2])
+    for e, st in zip(a.shape[2:], stride):
+        split += (e // st, st)
+    order = (0, 1) + tuple(3 + 2 * i for i in range(d)) + tuple(2 + 2 * i for i in range(d))
+    return a.reshape(split).transpose(order)
