@@ -11,7 +11,8 @@ name, the script's exit code, its seconds and the tail of what it printed.
 Starting Ray once instead of once per script is the point: on the 2-core CI
 machines Ray's start dominates a small script's run. Each script gets what a
 fresh process would give it: its own argv and sys.path entry (run_script),
-fresh automatic names, and logging not yet configured.
+fresh automatic names, raymod's unseeded random state, and logging not yet
+configured.
 """
 import contextlib
 import io
@@ -21,6 +22,7 @@ import sys
 import time
 import traceback
 
+import raymod.random
 from raymod.contrib.mxnet_alias import run_script
 from raymod.name import NameManager
 
@@ -38,6 +40,7 @@ def _fresh_logging():
 def run_one(script, args):
     """(exit code, seconds, printed output) of one script run in this process."""
     _fresh_logging()
+    raymod.random.seed(0)   # what an unseeded process starts from
     out = io.StringIO()
     start = time.perf_counter()
     code = 0
