@@ -1,12 +1,23 @@
 """`Executor`: a symbol bound to arrays on one device, compiled once into a flat plan.
 
-Binding infers every shape, allocates every output and gradient buffer, and
-turns the graph into two lists of steps (forward, and backward in reverse).
-Running a step is one call into an operator with arrays it writes into, so a
-bound executor allocates nothing per step. Gradients of a value that feeds
-several consumers are summed: the first contribution is written in place, the
-others go through a scratch buffer and are added. grad_req is applied here and
-nowhere else: `write` overwrites, `add` accumulates, `null` skips the work.
+Binding infers every shape, plans the memory of every intermediate and
+gradient, and turns the graph into two lists of steps (forward, and backward
+in reverse). Running a step is one call into an operator with arrays it
+writes into, so a bound executor allocates nothing per step. Gradients of a
+value that feeds several consumers are summed: the first contribution is
+written in place, the others go through a temporary and are added. grad_req
+is applied here and nowhere else: `write` overwrites, `add` accumulates,
+`null` skips the work.
+
+The memory plan (raymod/executor_plan.py, raymod/executor_memory.py, MXNet's
+PlanMemory in small): an intermediate lives from the step that writes it to
+the last step -- forward or backward -- that reads it, as each operator
+declares what its backward reads; then its memory goes to a later value, and
+an operator that declares it computes in place over an input that dies
+there. A bind without gradients keeps nothing for backward. `outputs` stay
+valid after forward and after backward; `memory_report()` gives the figures.
+A second backward after one forward may find what it needs reused: call
+forward again (or bind with plan_memory=False).
 
 Differences from MXNet, on purpose: `grad_dict` has no entry for an argument
 whose grad_req is 'null' (MXNet maps it to None; `grad_arrays` does hold None);
@@ -93,8 +104,11 @@ class Executor:
 
     Build one with `Symbol.bind` (your arrays, used in place) or
     `Symbol.simple_bind` (arrays allocated from the input shapes). With
-    `shared_exec`, intermediate buffers are views of that executor's where
-    they fit (MXNet's shared memory pool): the two must not run interleaved.
+    `shared_exec`, intermediates live in that executor's memory pool (MXNet's
+    shared memory pool), as large as the larger plan: the two must not run
+    interleaved. `plan_memory=False` gives every intermediate its own memory
+    for the whole step (no reuse, nothing in place), to debug an operator's
+    memory declarations.
     """
 
     def __init__(self, symbol, ctx, args, args_grad=None, grad_req="write",

@@ -5,8 +5,9 @@ writes it (`born`), the last step that reads it (`last`; forward and backward
 steps share one timeline), and the dying inputs whose memory it may take
 over (in place, as the operator declares). `plan_values` walks that timeline
 once, greedily, as MXNet's PlanMemory does: a new value takes over an input
-that dies at its step, or else the best-fitting block a dead value left, or
-else a new block. Blocks are laid end to end in one arena of bytes.
+that dies at its step, or else the best-fitting free interval of one arena
+of bytes (dead values' regions, merged with free neighbours), or else the
+arena's end.
 
 A `MemoryPool` owns that arena and the shared scratch of operator calls for
 every executor that never runs interleaved with the others (a module's
@@ -21,8 +22,7 @@ import numpy as np
 
 from .ops.base import Scratch
 
-ALIGN = 64            # bytes: every block starts on a cache line
-MATCH_RANGE = 16      # a free block is reused for values from 1/16 to 16 times its size
+ALIGN = 64            # bytes: every region starts on a cache line
 FOREVER = float("inf")
 
 
@@ -51,47 +51,37 @@ class Value:
 
 
 class Block:
-    __slots__ = ("index", "size", "live", "values", "claimed", "offset")
+    """A region of the arena: one value, or several sharing it in place."""
 
-    def __init__(self, index, size):
-        self.index = index
-        self.size = size
+    __slots__ = ("offset", "size", "live", "values", "claimed", "born", "last")
+
+    def __init__(self, offset, size, born):
+        self.offset, self.size = offset, size
         self.live = []             # values stored here that are still to be read
-        self.values = []           # every value ever stored here
-        self.claimed = None        # the time a value last took this block over
-        self.offset = 0
+        self.values = []           # every value stored here
+        self.claimed = None        # the time a value last took this region over
+        self.born, self.last = born, born
 
 
 class Layout:
     """The result of planning: where every value lives and what that costs."""
 
-    def __init__(self, blocks, values, freed):
+    def __init__(self, blocks, values, freed, arena_bytes):
         self.blocks = blocks
         self.values = values
-        self.freed = freed                   # time -> blocks whose last value died then
-        offset = 0
-        for b in blocks:
-            b.offset = offset
-            offset += -(-b.size // ALIGN) * ALIGN
-        self.arena_bytes = offset
-
-    def live_bytes(self, time, values=None):
-        """Bytes of values alive during `time` (written at or before it, read at or after)."""
-        return sum(v.nbytes for v in (self.values if values is None else values)
-                   if v.born <= time <= v.last)
+        self.freed = freed                   # time -> regions whose last value died then
+        self.arena_bytes = arena_bytes
 
     def peak(self):
-        """(most bytes alive at once, a time when that happens): one sweep over blocks.
+        """(most bytes alive at once, a time when that happens): one sweep over regions.
 
-        Values sharing a block at the same time (in place, or a reshape's view)
-        count once, at the size of the largest.
+        Values sharing a region at once (in place, or a reshape's view) count once.
         """
         events = {}
-        for block in self.blocks:
-            for born, last, size in _segments(block.values):
-                events[born] = events.get(born, 0) + size
-                if last != FOREVER:
-                    events[last + 1] = events.get(last + 1, 0) - size
+        for b in self.blocks:
+            events[b.born] = events.get(b.born, 0) + b.size
+            if b.last != FOREVER:
+                events[b.last + 1] = events.get(b.last + 1, 0) - b.size
         live, best = 0, (0, None)
         for t in sorted(events):
             live += events[t]
@@ -100,47 +90,56 @@ class Layout:
         return best
 
 
-def _segments(values):
-    """A block's values merged into (born, last, bytes) runs of overlapping lifetimes."""
-    runs = []
-    for v in sorted(values, key=lambda v: v.born):
-        if runs and v.born <= runs[-1][1]:
-            born, last, size = runs[-1]
-            runs[-1] = (born, max(last, v.last), max(size, v.nbytes))
-        else:
-            runs.append((v.born, v.last, v.nbytes))
-    return runs
-
-
-class _FreeBlocks:
-    """Free blocks sorted by size, for best-fit lookups."""
+class _FreeSpace:
+    """The arena's free intervals: best fit by size, neighbours merged when freed."""
 
     def __init__(self):
-        self._sizes, self._blocks = [], []
+        self.by_size = []          # sorted (size, offset)
+        self.at = {}               # offset -> size of the free interval starting there
+        self.ending = {}           # offset + size -> offset
+        self.top = 0               # the arena's size so far
 
-    def add(self, block):
-        i = bisect.bisect_left(self._sizes, block.size)
-        self._sizes.insert(i, block.size)
-        self._blocks.insert(i, block)
+    def _add(self, offset, size):
+        bisect.insort(self.by_size, (size, offset))
+        self.at[offset] = size
+        self.ending[offset + size] = offset
 
-    def _pop(self, i):
-        self._sizes.pop(i)
-        return self._blocks.pop(i)
+    def _remove(self, offset, size):
+        del self.by_size[bisect.bisect_left(self.by_size, (size, offset))]
+        del self.at[offset]
+        del self.ending[offset + size]
 
-    def best_fit(self, nbytes):
-        """The smallest free block holding nbytes, else the largest smaller one (to grow)."""
-        i = bisect.bisect_left(self._sizes, nbytes)
-        if i < len(self._sizes) and self._sizes[i] <= nbytes * MATCH_RANGE:
-            return self._pop(i)
-        if i > 0 and self._sizes[i - 1] * MATCH_RANGE >= nbytes:
-            block = self._pop(i - 1)
-            block.size = nbytes
-            return block
-        return None
+    def take(self, size):
+        """The offset of `size` free bytes: the smallest interval that holds them (the
+        rest stays free), else the end of the arena, which grows."""
+        i = bisect.bisect_left(self.by_size, (size, -1))
+        if i < len(self.by_size):
+            have, offset = self.by_size[i]
+            self._remove(offset, have)
+            if have > size:
+                self._add(offset + size, have - size)
+            return offset
+        offset = self.ending.get(self.top, self.top)     # a free tail grows in place
+        if offset != self.top:
+            self._remove(offset, self.top - offset)
+        self.top = offset + size
+        return offset
+
+    def give(self, offset, size):
+        before = self.ending.get(offset)
+        if before is not None:
+            self._remove(before, offset - before)
+            size += offset - before
+            offset = before
+        after = self.at.get(offset + size)
+        if after is not None:
+            self._remove(offset + size, after)
+            size += after
+        self._add(offset, size)
 
 
 def _take_over(value, time):
-    """The block of a candidate this value may take over at `time`, or None."""
+    """The region of a candidate this value may take over at `time`, or None."""
     for cand in value.candidates or ():
         block = cand.block
         if block is None or cand.nbytes != value.nbytes or block.claimed == time:
@@ -151,36 +150,38 @@ def _take_over(value, time):
 
 
 def plan_values(values):
-    """Assign every value a block; values are given in birth order."""
-    blocks, free, freed = [], _FreeBlocks(), {}
-    deaths = {}
-    for v in values:
-        if v.last != FOREVER:
-            deaths.setdefault(v.last, []).append(v)
-    times = sorted(set(v.born for v in values) | set(deaths))
-    born_at = {}
+    """Give every value a region of the arena; values are given in birth order.
+
+    Time by time: each value born takes over a dying input's region where its op
+    computes in place, or else the best-fitting free interval (the arena grows
+    when none fits); then the regions whose last value died are freed.
+    """
+    blocks, space, freed = [], _FreeSpace(), {}
+    deaths, born_at = {}, {}
     for v in values:
         born_at.setdefault(v.born, []).append(v)
-    for t in times:
+        if v.last != FOREVER:
+            deaths.setdefault(v.last, []).append(v)
+    for t in sorted(set(born_at) | set(deaths)):
         for v in born_at.get(t, ()):
             block = _take_over(v, t)
             if block is not None:
                 block.claimed = t
             else:
-                block = free.best_fit(v.nbytes)
-                if block is None:
-                    block = Block(len(blocks), v.nbytes)
-                    blocks.append(block)
+                size = -(-max(v.nbytes, 1) // ALIGN) * ALIGN
+                block = Block(space.take(size), size, t)
+                blocks.append(block)
             v.block = block
             block.live.append(v)
             block.values.append(v)
+            block.last = max(block.last, v.last)
         for v in deaths.get(t, ()):
             block = v.block
             block.live.remove(v)
             if not block.live:
-                free.add(block)
+                space.give(block.offset, block.size)
                 freed.setdefault(t, []).append(block)
-    return Layout(blocks, values, freed)
+    return Layout(blocks, values, freed, space.top)
 
 
 class MemoryPool:

@@ -9,6 +9,8 @@ and what it may compute in place. `raymod.executor_memory` decides where
 each value lives in one arena; running the plan is a loop of operator calls
 on views of that arena and allocates nothing.
 """
+import bisect
+
 import numpy as np
 
 from .base import MXNetError
@@ -60,10 +62,11 @@ class _Head:
     BlockGrad); one given anyway is still passed on (SoftmaxOutput with
     out_grad=True reads it), and a missing one reads as zeros.
     """
-    __slots__ = ("index", "buf", "add", "required")
+    __slots__ = ("index", "buf", "add", "required", "step", "slot")
 
     def __init__(self, index, ref, add, required):
         self.index, self.buf, self.add, self.required = index, ref, add, required
+        self.step = self.slot = None   # set when the op gets the given array itself
 
 
 class Plan:
@@ -171,12 +174,15 @@ class Plan:
             if g is None:
                 if head.required:
                     raise MXNetError(HEAD_GRAD_REQUIRED)
-            elif tuple(g.shape) != head.buf.shape:
+            elif tuple(g.shape) != self._outputs[head.index].shape:
                 raise MXNetError(f"backward: head gradient {head.index} has shape "
-                                 f"{tuple(g.shape)}, expected {head.buf.shape}")
+                                 f"{tuple(g.shape)}, expected "
+                                 f"{self._outputs[head.index].shape}")
         for head in self._heads:
             g = given[head.index]
-            if g is None:
+            if head.step is not None:  # a loss reads the given array, if any, as it is
+                head.step.out_grads[head.slot] = None if g is None else xp.asarray(g)
+            elif g is None:
                 if not head.add:
                     head.buf.fill(0)
             elif head.add:
@@ -245,14 +251,45 @@ def _address(a):
     return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
 
 
+def _direct_heads(head_plan, routes, variables, head_ops):
+    """Heads a loss reads straight from what backward is given: no buffer at all.
+
+    A loss (or BlockGrad) ignores its head gradient, so unless its output is also
+    used inside the graph or listed twice, backward hands the op the given array
+    (or None) instead of copying it into memory of the output's size. SoftmaxOutput
+    with out_grad=True reads the head gradient and keeps a buffer (zeros if none).
+    """
+    routed = {key for _, route in routes for how, key in route if how is not None}
+    listed = {}
+    for _, key, _, _ in head_plan:
+        listed[key] = listed.get(key, 0) + 1
+    direct = {}
+    for index, key, add, required in head_plan:
+        if required or add or key in variables or key in routed or listed[key] > 1 or \
+                getattr(head_ops[key], "out_grad", False):
+            continue
+        direct[key] = _Head(index, None, add, required)
+    return direct
+
+
 def _backward_reuses_saved(blocks, saved, n):
-    """True when a value born in backward takes memory a saved forward value left."""
+    """True when a region written in backward overlaps one a saved forward value left.
+
+    Regions holding saved values are all alive at the seam (time n), so they never
+    overlap each other: sorted by offset, a bisection finds the ones under a region.
+    """
     saved_ids = {id(v) for v in saved}
-    for block in blocks:
-        deaths = [v.last for v in block.values if id(v) in saved_ids]
-        births = [v.born for v in block.values if v.born > n]
-        if deaths and births and max(births) > min(deaths):
-            return True
+    dead = sorted((b.offset, b.offset + b.size, b.last) for b in blocks
+                  if b.last != FOREVER and any(id(v) in saved_ids for v in b.values))
+    starts = [d[0] for d in dead]
+    for b in blocks:
+        if b.born <= n:
+            continue
+        i = bisect.bisect_left(starts, b.offset + b.size)
+        while i > 0 and dead[i - 1][1] > b.offset:
+            i -= 1
+            if dead[i][2] < b.born:
+                return True
     return False
 
 
@@ -314,8 +351,9 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
             ref[(id(node), i)].last = FOREVER
 
     head_plan, routes = _gradient_routes(symbol, order, steps, needs, node_needs, grad_req)
+    head_ops = {(id(n), i): n.op for n, i in symbol._heads}
     heads, backward_steps, saved, owned = _backward_values(
-        steps, order, routes, head_plan, ref, needs, grad_dict, new_value, shapes, types, xp)
+        steps, order, routes, head_plan, head_ops, grad_dict, new_value, shapes, types, xp)
 
     if not plan_memory:                 # every value its own block, as before the plan
         for v in values:
@@ -408,7 +446,7 @@ def _gradient_routes(symbol, order, steps, needs, node_needs, grad_req):
     return head_plan, routes
 
 
-def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new_value,
+def _backward_values(steps, order, routes, head_plan, head_ops, grad_dict, new_value,
                      shapes, types, xp):
     """Gradient Values on the backward timeline; forward values backward reads are kept.
 
@@ -420,6 +458,7 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
     n = len(steps)
     variables = {(id(node), 0): node.name for node in order if node.is_variable}
     grad, owned, saved = {}, [], []
+    direct = _direct_heads(head_plan, routes, variables, head_ops)
 
     def grad_target(key, time):
         """The array or Value a gradient is written into at `time` (first writer)."""
@@ -430,6 +469,9 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
 
     heads = []
     for index, key, add, required in head_plan:
+        if key in direct:
+            heads.append(direct[key])
+            continue
         if key in grad:                  # an output listed twice: its second head adds
             target = grad[key]
             target.read_at(n)
@@ -460,7 +502,9 @@ def _backward_values(steps, order, routes, head_plan, ref, needs, grad_dict, new
         for j in range(node.num_outputs):
             key = (id(node), j)
             g = grad.get(key)
-            if g is None:       # nobody writes it: zeros, never shared memory
+            if key in direct:   # filled in by backward with the given array (or None)
+                direct[key].step, direct[key].slot = step, j
+            elif g is None:     # nobody writes it: zeros, never shared memory
                 g = grad[key] = xp.zeros(shapes[key], dtype=np.dtype(types.get(key)
                                                                      or np.float32))
                 owned.append(g)
