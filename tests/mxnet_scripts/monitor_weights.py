@@ -18,7 +18,8 @@ from sklearn.datasets import load_digits
 
 
 def norm_stat(d):
-    return np.linalg.norm(d.asnumpy()) / np.sqrt(d.size)
+    # MXNet's Monitor wants the statistic as an NDArray
+    return mx.nd.array([np.linalg.norm(d.asnumpy()) / np.sqrt(d.size)])
 
 
 class MonitorLines(logging.Handler):
