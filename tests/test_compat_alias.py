@@ -1,4 +1,4 @@
-"""`import mxnet` as raymod: the alias (raymod.contrib.mxnet_alias) and `python -m raymod.mxnet_compat`."""
+"""`import mxnet` as raymod: the alias (raymod.contrib.mxnet_alias) and its command."""
 import importlib
 import os
 import subprocess

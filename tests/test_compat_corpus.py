@@ -1,4 +1,4 @@
-"""The MXNet-script corpus (tests/mxnet_scripts/) runs unchanged through `python -m raymod.mxnet_compat`.
+"""The corpus of MXNet scripts (tests/mxnet_scripts/) runs unchanged through the compat command.
 
 Every script is an MXNet 1.x script (`import mxnet as mx`, its own argparse
 flags) that checks its own result and exits non-zero on failure. Each runs

@@ -15,8 +15,8 @@ make_iterator_fixtures.py):
   buffer is reused), e.g. [3 1 2] pad 2 after [0 1 2]. Where no earlier
   batch filled a slot (fewer rows than batch_size) MXNet returns
   uninitialised memory; raymod repeats rows from the start of the data.
-- without `label_csv` labels are zeros of shape (batch,); a label of one value per row comes out with
-  shape (batch,), as in MXNet; `dtype` may be None (float32), 'float32',
+- without `label_csv` labels are zeros of shape (batch,); a label of one
+  value per row comes out with shape (batch,), as in MXNet; `dtype` may be None (float32), 'float32',
   'int32' or 'int64' (MXNet rejects the others).
 
 Built on RowBatchIter: the files are read into memory at construction and

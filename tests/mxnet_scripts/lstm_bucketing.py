@@ -40,8 +40,8 @@ def main():
 
     buckets = [5, 10]
     invalid_label = 0
-    train_sent, vocab = mx.rnn.encode_sentences(make_corpus(400, 12, 0), invalid_label=invalid_label,
-                                                start_label=1)
+    train_sent, vocab = mx.rnn.encode_sentences(make_corpus(400, 12, 0),
+                                                invalid_label=invalid_label, start_label=1)
     val_sent, _ = mx.rnn.encode_sentences(make_corpus(100, 12, 1), vocab=vocab,
                                           invalid_label=invalid_label, start_label=1)
     data_train = mx.rnn.BucketSentenceIter(train_sent, args.batch_size, buckets=buckets,
@@ -66,7 +66,8 @@ def main():
         pred = mx.sym.SoftmaxOutput(data=pred, label=label, name='softmax')
         return pred, ('data',), ('softmax_label',)
 
-    model = mx.mod.BucketingModule(sym_gen=sym_gen, default_bucket_key=data_train.default_bucket_key,
+    model = mx.mod.BucketingModule(sym_gen=sym_gen,
+                                   default_bucket_key=data_train.default_bucket_key,
                                    context=mx.cpu())
     model.fit(train_data=data_train, eval_data=data_val,
               eval_metric=mx.metric.Perplexity(invalid_label),
