@@ -16,8 +16,9 @@ make_iterator_fixtures.py):
   batch filled a slot (fewer rows than batch_size) MXNet returns
   uninitialised memory; raymod repeats rows from the start of the data.
 - without `label_csv` labels are zeros of shape (batch,); a label of one
-  value per row comes out with shape (batch,), as in MXNet; `dtype` may be None (float32), 'float32',
-  'int32' or 'int64' (MXNet rejects the others).
+  value per row comes out with shape (batch,), as in MXNet;
+- `dtype` may be None (float32), 'float32', 'int32' or 'int64' (MXNet
+  rejects the others).
 
 Built on RowBatchIter: the files are read into memory at construction and
 every batch is rows of those arrays (`batch_rows()`, also MXNet's
