@@ -51,8 +51,10 @@ def source_lines(package, max_lines, seed):
 def lstm_cell(num_hidden, num_layers, fused):
     """The LSTM layers: one FusedRNNCell, or a stack of LSTMCells (MXNet's names both)."""
     if fused:
+        # MXNet's FusedRNN initializer puts forget_bias in both the i2h and the h2h
+        # forget-gate biases: 0.5 starts the gate where LSTMCell's 1.0 (i2h only) does
         return rm.rnn.FusedRNNCell(num_hidden, num_layers=num_layers, mode="lstm",
-                                   prefix="lstm_")
+                                   prefix="lstm_", forget_bias=0.5)
     stack = rm.rnn.SequentialRNNCell()
     for i in range(num_layers):
         stack.add(rm.rnn.LSTMCell(num_hidden=num_hidden, prefix=f"lstm_l{i}_"))
