@@ -1,6 +1,7 @@
 """Peak memory of training steps and inference binds, against their lower bounds (issue 15).
 
-    python bench/memory.py [--cases lstm resnet mlp] [--mxnet /path/to/python] [--no-plan]
+    python bench/memory.py [--cases lstm lstm-fused resnet mlp] [--mxnet /path/to/python]
+                           [--no-plan] [--threads 1]
 
 Every case runs in a fresh subprocess, so peaks never mix; it prints one JSON
 line. The resnet and mlp cases bind an Executor alone (`train`: one step with
@@ -20,6 +21,8 @@ is built: that peak leaves out the allocator's and BLAS's own memory.
   process's peak RSS after the first step (the issue's target: MXNet 1.9.1's
   ~650 MiB), and what the 30 buckets add to it (target: at most 10%).
   `--mxnet PYTHON` runs the same case with MXNet under that interpreter.
+- lstm-fused: the same with rm.rnn.FusedRNNCell (one RNN operator per bucket
+  instead of an unrolled graph of ~12 nodes per layer and time step).
 - resnet: a ResNet-18-style network (basic blocks 2-2-2-2, BatchNorm, 1000
   classes), batch 8 of 224x224: one training step (SGD, momentum 0.9) and an
   inference bind's forward.
@@ -30,10 +33,13 @@ gradients + optimizer state + inputs + what backward reads (the executor's
 memory report: `saved` + `outputs`); of an inference bind, parameters +
 inputs + the largest set of intermediates alive at once (`peak_live`). The
 targets are 1.3x and 1.1x. `--no-plan` binds every executor with
-plan_memory=False (each intermediate its own memory) for comparison.
+plan_memory=False (each intermediate its own memory) for comparison. The
+children run with `--threads` BLAS/OpenMP threads (default 1: spinning BLAS
+threads on a shared machine make step times meaningless).
 """
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -70,7 +76,7 @@ def _raymod(no_plan):
     return rm
 
 
-def lstm_case(no_plan):
+def lstm_case(no_plan, fused=False):
     rm = _raymod(no_plan)
     import numpy as np
     from raymod.io import DataBatch, DataDesc
@@ -79,10 +85,13 @@ def lstm_case(no_plan):
         data = rm.sym.Variable("data")
         label = rm.sym.Variable("softmax_label")
         embed = rm.sym.Embedding(data=data, input_dim=VOCAB, output_dim=EMBED, name="embed")
-        stack = rm.rnn.SequentialRNNCell()
-        for i in range(LAYERS):
-            stack.add(rm.rnn.LSTMCell(num_hidden=HIDDEN, prefix=f"lstm_l{i}_"))
-        outputs, _ = stack.unroll(seq_len, inputs=embed, merge_outputs=True)
+        if fused:
+            stack = rm.rnn.FusedRNNCell(HIDDEN, num_layers=LAYERS, mode="lstm", prefix="lstm_")
+        else:
+            stack = rm.rnn.SequentialRNNCell()
+            for i in range(LAYERS):
+                stack.add(rm.rnn.LSTMCell(num_hidden=HIDDEN, prefix=f"lstm_l{i}_"))
+        outputs, _ = stack.unroll(seq_len, inputs=embed, layout="NTC", merge_outputs=True)
         pred = rm.sym.Reshape(outputs, shape=(-1, HIDDEN))
         pred = rm.sym.FullyConnected(data=pred, num_hidden=VOCAB, name="pred")
         label = rm.sym.Reshape(label, shape=(-1,))
@@ -285,17 +294,23 @@ def lower_bound(result, training):
 def child(case, no_plan):
     if case == "lstm":
         return lstm_case(no_plan)
+    if case == "lstm-fused":
+        return lstm_case(no_plan, fused=True)
     if case == "lstm-mxnet":
         return lstm_mxnet_case(no_plan)
     name, mode = case.split("-")
     return network_case(name, mode, no_plan)
 
 
-def run_child(python, case, no_plan):
+def run_child(python, case, no_plan, threads):
     cmd = [python, str(Path(__file__).resolve()), "--child", case]
     if no_plan:
         cmd.append("--no-plan")
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    env = dict(os.environ)
+    if threads > 0:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -333,8 +348,10 @@ def report_network(case, r):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", nargs="+", default=["lstm", "resnet", "mlp"],
-                   choices=["lstm", "resnet", "mlp"])
+    p.add_argument("--cases", nargs="+", default=["lstm", "lstm-fused", "resnet", "mlp"],
+                   choices=["lstm", "lstm-fused", "resnet", "mlp"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS/OpenMP threads of each child (0: the libraries' default)")
     p.add_argument("--mxnet", default=None, help="a Python with mxnet, for the lstm case")
     p.add_argument("--no-plan", action="store_true",
                    help="bind every executor with plan_memory=False")
@@ -345,16 +362,19 @@ def main(argv=None):
         return None
     results = {}
     for case in args.cases:
-        if case == "lstm":
-            results["lstm"] = run_child(sys.executable, "lstm", args.no_plan)
-            report_lstm(results["lstm"], "raymod" + (" (no plan)" if args.no_plan else ""))
-            if args.mxnet:
-                results["lstm-mxnet"] = run_child(args.mxnet, "lstm-mxnet", False)
+        if case.startswith("lstm"):
+            results[case] = run_child(sys.executable, case, args.no_plan, args.threads)
+            who = "raymod" + (" fused" if case == "lstm-fused" else "") + \
+                (" (no plan)" if args.no_plan else "")
+            report_lstm(results[case], who)
+            if args.mxnet and case == "lstm":
+                results["lstm-mxnet"] = run_child(args.mxnet, "lstm-mxnet", False,
+                                                  args.threads)
                 report_lstm(results["lstm-mxnet"], "mxnet 1.x")
             continue
         for mode in ("train", "infer", "module"):
             name = f"{case}-{mode}"
-            results[name] = run_child(sys.executable, name, args.no_plan)
+            results[name] = run_child(sys.executable, name, args.no_plan, args.threads)
             report_network(name, results[name])
     return results
 

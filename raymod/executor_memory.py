@@ -34,7 +34,10 @@ class Value:
 
     def __init__(self, shape, dtype, born):
         self.shape, self.dtype = shape, dtype
-        self.nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        nbytes = dtype.itemsize
+        for d in shape:
+            nbytes *= d
+        self.nbytes = nbytes
         self.born = born
         self.last = born           # raised by every read; FOREVER for graph outputs
         self.candidates = None     # values whose memory this one may take over
