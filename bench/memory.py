@@ -326,7 +326,8 @@ def report_lstm(r, who):
         line += (f"\n    plan: arena {rep['arena'] / MIB:.1f} MiB (unplanned "
                  f"{rep['unplanned'] / MIB:.1f}), saved for backward "
                  f"{rep['saved'] / MIB:.1f}, outputs {rep['outputs'] / MIB:.1f}, "
-                 f"peak live {rep['peak_live'] / MIB:.1f}, pool {rep['pool'] / MIB:.1f}, "
+                 f"peak live {rep['peak_live'] / MIB:.1f}, pool {rep['pool'] / MIB:.1f} "
+                 f"(scratch {rep['scratch'] / MIB:.1f}, kept {rep['kept'] / MIB:.1f}), "
                  f"workspace {rep['workspace'] / MIB:.1f}")
     print(line, flush=True)
 

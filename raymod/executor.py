@@ -310,13 +310,15 @@ class Executor:
             arrays; ``outputs``: the graph outputs (kept after forward and
             backward); ``saved``: other intermediates backward reads, kept
             from forward to the end of backward; ``workspace``: operators' own
-            buffers (what they keep for backward themselves, such as
-            Dropout's mask); ``arena``: the planned memory of every
+            buffers (small per-node state such as BatchNorm's batch
+            statistics); ``kept``: the pool's memory for what operators keep
+            from forward to backward themselves (Dropout's mask, the RNN
+            operator's gates); ``arena``: the planned memory of every
             intermediate and gradient, after reuse; ``unplanned``: what the
             same values take with no reuse; ``peak_live``: the most
             intermediate bytes alive at one time (the arena's lower bound);
-            ``pool``: the shared pool (arena and operator scratch) this
-            executor draws from, as large as the largest plan using it;
+            ``pool``: the shared pool (arena, scratch, kept) this executor
+            draws from, each part as large as the largest use of it;
             ``scratch``: the part of the pool holding operator temporaries;
             ``total``: arguments + aux_states + gradients + pool +
             workspace, this executor's footprint at its peak.

@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from .ops.base import Scratch
+from .ops.base import Keep, Scratch
 
 ALIGN = 64            # bytes: every region starts on a cache line
 FOREVER = float("inf")
@@ -188,7 +188,7 @@ def plan_values(values):
 
 
 class MemoryPool:
-    """The arena (and operator scratch) shared by executors that never run interleaved.
+    """The arena, operator scratch and kept memory of executors that never run interleaved.
 
     Parameters
     ----------
@@ -199,7 +199,8 @@ class MemoryPool:
     def __init__(self, xp):
         self.xp = xp
         self.arena = xp.empty(0, dtype=np.uint8)
-        self.scratch = Scratch(xp)
+        self.scratch = Scratch(xp)       # operator temporaries, one call at a time
+        self.keep = Keep(xp)             # what one forward leaves for its backward
         self._users = weakref.WeakSet()
 
     def reserve(self, user, nbytes):
@@ -230,4 +231,4 @@ class MemoryPool:
 
     @property
     def nbytes(self):
-        return int(self.arena.size) + self.scratch.nbytes
+        return int(self.arena.size) + self.scratch.nbytes + self.keep.nbytes

@@ -36,20 +36,16 @@ def ignores_head_grad(op):
 
 
 class _Step:
-    """One operator call on its arrays. While compiling, the *_refs name what each array
-    will be (a bound array or a planned Value); they are dropped once the arrays exist."""
+    """One operator call on its arrays. While compiling, the lists hold what each array
+    will be (a bound array or a planned Value); `_materialize` makes them arrays."""
 
-    __slots__ = ("node", "op", "ws", "monitor_zeros",
-                 "in_refs", "out_refs", "in_grad_refs", "out_grad_refs", "add_refs",
-                 "ins", "outs", "in_grads", "out_grads", "adds", "freed_forward",
-                 "freed_backward")
+    __slots__ = ("node", "op", "ws", "monitor_zeros", "ins", "outs", "in_grads",
+                 "out_grads", "adds", "freed_forward", "freed_backward")
 
-    def __init__(self, node, in_refs, out_refs, ws):
+    def __init__(self, node, ins, outs, ws):
         self.node, self.op, self.ws = node, node.op, ws
-        self.in_refs, self.out_refs = in_refs, out_refs
-        self.in_grad_refs = self.out_grad_refs = None
-        self.add_refs = ()
-        self.ins = self.outs = self.in_grads = self.out_grads = None
+        self.ins, self.outs = ins, outs
+        self.in_grads = self.out_grads = None
         self.adds = ()
         self.monitor_zeros = None
         self.freed_forward = self.freed_backward = ()
@@ -135,6 +131,7 @@ class Plan:
     # ------------------------------------------------------------------ running
     def forward(self, is_train, monitor=None):
         self._fresh = True
+        self.pool.keep.reset()         # what the last forward kept is no one's any more
         xp, scratch = self.xp, self.pool.scratch
         if monitor is None and not self.poison:
             for s in self.steps:
@@ -233,6 +230,7 @@ class Plan:
         report = dict(self.summary)
         report["workspace"] = self.workspace_bytes() + sum(int(a.nbytes) for a in self._owned)
         report["scratch"] = self.pool.scratch.nbytes
+        report["kept"] = self.pool.keep.nbytes
         report["pool"] = self.pool.nbytes
         return report
 
@@ -345,7 +343,8 @@ def compile_plan(symbol, arg_dict, aux_dict, grad_dict, grad_req, shapes, types,
             needs[(id(node), i)] = nb
         steps.append(_Step(node, ins, outs, Workspace(
             xp, rng, scratch=pool.scratch if plan_memory else None,
-            keeps_for_backward=nb or not plan_memory)))
+            keeps_for_backward=nb or not plan_memory,
+            keep=pool.keep if plan_memory else None)))
     for node, i in symbol._heads:        # graph outputs stay valid after forward and backward
         if isinstance(ref[(id(node), i)], Value):
             ref[(id(node), i)].last = FOREVER
@@ -389,14 +388,12 @@ def _materialize(plan, pool):
         return view
 
     for s in plan.steps:
-        s.ins = [resolve(r) for r in s.in_refs]
-        s.outs = [resolve(r) for r in s.out_refs]
-        if s.in_grad_refs is not None:
-            s.in_grads = [None if r is None else resolve(r) for r in s.in_grad_refs]
-            s.out_grads = [resolve(r) for r in s.out_grad_refs]
-            s.adds = tuple((resolve(d), resolve(t)) for d, t in s.add_refs)
-        s.in_refs = s.out_refs = s.in_grad_refs = s.out_grad_refs = None
-        s.add_refs = ()
+        s.ins = [resolve(r) for r in s.ins]
+        s.outs = [resolve(r) for r in s.outs]
+        if s.in_grads is not None:
+            s.in_grads = [None if r is None else resolve(r) for r in s.in_grads]
+            s.out_grads = [resolve(r) for r in s.out_grads]
+            s.adds = tuple((resolve(d), resolve(t)) for d, t in s.adds)
     for h in plan._heads:
         h.buf = resolve(h.buf)
     plan._outputs[:] = [resolve(r) for r in plan._outputs]
@@ -485,14 +482,14 @@ def _backward_values(steps, order, routes, head_plan, head_ops, grad_dict, new_v
         time = n + 1 + m
         node, op = step.node, step.op
         for i in op.backward_inputs():
-            r = step.in_refs[i] if i < len(step.in_refs) else None
+            r = step.ins[i] if i < len(step.ins) else None
             if isinstance(r, Value):
                 r.read_at(time)
                 if id(r) not in seen_saved:
                     seen_saved.add(id(r))
                     saved.append(r)
         for j in op.backward_outputs():
-            r = step.out_refs[j] if j < len(step.out_refs) else None
+            r = step.outs[j] if j < len(step.outs) else None
             if isinstance(r, Value):
                 r.read_at(time)
                 if id(r) not in seen_saved:
@@ -531,7 +528,7 @@ def _backward_values(steps, order, routes, head_plan, head_ops, grad_dict, new_v
             if isinstance(target, Value):
                 target.may_take(inplace.get(slot, ()))
             in_grads.append(target)
-        step.in_grad_refs, step.out_grad_refs, step.add_refs = in_grads, out_grads, tuple(adds)
+        step.in_grads, step.out_grads, step.adds = in_grads, out_grads, tuple(adds)
         backward_steps.append(step)
     return heads, backward_steps, saved, owned
 

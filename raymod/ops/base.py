@@ -5,7 +5,7 @@ parses its attributes once, infers shapes and types, and computes forward and
 backward on arrays of whichever module `xp` (numpy or cupy) it is handed.
 Outputs and input gradients are written into buffers the executor owns, so a
 bound graph allocates nothing per step; anything forward must leave for
-backward, and any scratch buffer, lives in the node's `Workspace`.
+backward, and any scratch buffer, comes from the node's `Workspace`.
 
 The executor plans memory from each operator's declarations
 (`backward_inputs`, `backward_outputs`, `inplace_pairs`, `inplace_identity`,
@@ -142,102 +142,9 @@ def merge_shape(old, new):
     return tuple(out)
 
 
-SCRATCH_ALIGN = 64      # bytes: every scratch region starts on a cache line
-
-
-class Scratch:
-    """Memory for temporaries that live during one operator call, shared by many nodes.
-
-    The executor gives one Scratch to every node of a plan (and of the plans
-    sharing its memory pool) and calls `reset()` before each operator call;
-    `take` then hands out consecutive regions of one growing byte buffer.
-    Once the first step has grown it, nothing more is allocated.
-    """
-
-    def __init__(self, xp=np):
-        self.xp = xp
-        self.buf = xp.empty(0, dtype=np.uint8)
-        self.top = 0            # bytes handed out since the last reset
-
-    def reset(self):
-        self.top = 0
-
-    def take(self, shape, dtype):
-        dtype = np.dtype(dtype)
-        nbytes = dtype.itemsize
-        for d in shape:
-            nbytes *= int(d)
-        start = self.top
-        end = start + nbytes
-        if end > self.buf.size:
-            # Earlier regions of this call keep the old buffer alive through their views.
-            self.buf = self.xp.empty(end, dtype=np.uint8)
-        self.top = -(-end // SCRATCH_ALIGN) * SCRATCH_ALIGN
-        return self.buf[start:end].view(dtype).reshape(shape)
-
-    @property
-    def nbytes(self):
-        return int(self.buf.size)
-
-
-class Workspace:
-    """Per-node memory: scratch buffers and what backward needs.
-
-    `buffer(key, ...)`: the node's own buffer, kept across calls (anything
-    forward leaves for backward, or that is costly to rebuild).
-    `scratch(key, ...)`: a temporary valid only during the current forward or
-    backward call, drawn from memory every node of the executor shares.
-    `for_backward(key, ...)`: what forward fills for backward to read: the
-    node's own buffer when backward will run (`keeps_for_backward`), a
-    temporary otherwise (inference binds keep nothing for backward).
-    """
-
-    # Slots, and `saved` made on first use: an executor holds one Workspace per node,
-    # for every bucket of a module.
-    __slots__ = ("xp", "rng", "scratch_arena", "keeps_for_backward", "_saved", "_buffers")
-
-    def __init__(self, xp=np, rng=None, scratch=None, keeps_for_backward=True):
-        self.xp = xp
-        self.rng = rng          # the executor's seeded generator (Dropout)
-        self.scratch_arena = scratch
-        self.keeps_for_backward = keeps_for_backward
-        self._saved = None
-        self._buffers = {}
-
-    @property
-    def saved(self):
-        """A dict: what forward leaves for backward (small values, flags)."""
-        if self._saved is None:
-            self._saved = {}
-        return self._saved
-
-    def buffer(self, key, shape, dtype):
-        """A buffer of this shape and dtype, allocated once and reused while they hold."""
-        buf = self._buffers.get(key)
-        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
-            return buf          # the steady state: no conversion, no allocation
-        buf = self.xp.empty(tuple(int(d) for d in shape), dtype=dtype)
-        self._buffers[key] = buf
-        return buf
-
-    def scratch(self, key, shape, dtype):
-        """A temporary for this call only (contents undefined; call once per key per call).
-
-        Without a shared Scratch (an operator driven by hand) it is the node's
-        own buffer under `key`.
-        """
-        if self.scratch_arena is None:
-            return self.buffer(("scratch", key), shape, dtype)
-        return self.scratch_arena.take(shape, dtype)
-
-    def for_backward(self, key, shape, dtype):
-        """A buffer forward fills for backward: kept only when backward will run."""
-        if self.keeps_for_backward:
-            return self.buffer(key, shape, dtype)
-        return self.scratch(key, shape, dtype)
-
-    def nbytes(self):
-        return sum(int(b.nbytes) for b in self._buffers.values())
+# Memory an operator works in: Workspace (per node), Scratch (per call), Keep (forward
+# to backward), in workspace.py; re-exported here, where operators import from.
+from .workspace import Keep, Scratch, Workspace  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- operators

@@ -131,7 +131,7 @@ def test_memory_report_adds_up(ctx):
     # input (relu's output again) and softmax's output (counted as an output)
     assert r["saved"] == 5 * 8 * 4
     assert r["peak_live"] <= r["arena"] <= r["unplanned"]
-    assert r["pool"] == r["arena"] + r["scratch"]
+    assert r["pool"] == r["arena"] + r["scratch"] + r["kept"]
     assert r["total"] == r["arguments"] + r["aux_states"] + r["gradients"] + r["pool"] + \
         r["workspace"]
 
@@ -260,3 +260,32 @@ def test_a_larger_plan_grows_the_pool_and_the_others_move_with_it(ctx):
     small.backward()
     big.forward(is_train=True)
     big.backward()
+
+
+def test_what_forward_keeps_for_backward_is_one_pool_wide_buffer(ctx):
+    """Dropout's mask lives in the pool's Keep: sized by the largest forward, not per node
+    and bucket, found again by backward, and the steady state allocates nothing."""
+    net = rm.sym.Dropout(rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=16,
+                                               name="fc"), p=0.5, name="drop")
+    net = rm.sym.Dropout(rm.sym.Activation(net, act_type="tanh"), p=0.3, name="drop2")
+    big = bind(ctx, net, data=(8, 4))
+    small = Executor.simple_bind(net, ctx, shapes={"data": (2, 4)}, shared_exec=big,
+                                 share_memory=True, seed=0)
+    keep = big._plan.pool.keep
+    masks = 2 * 8 * 16 * 4
+    for _ in range(2):
+        run(big)
+    assert keep.buf.size == masks
+    buf = keep.buf
+    for exe in (small, big, small):
+        run(exe)
+    assert keep.buf is buf                         # the smaller bucket fits
+    for s in big._plan.steps:
+        assert s.ws.nbytes() == 0                  # nothing kept per node
+    got = run(big)                                 # big's 4th step
+    plain = bind(ctx, net, plan_memory=False, data=(8, 4))
+    for _ in range(3):
+        run(plain)
+    want = run(plain)                              # the same seed: the same 4th masks
+    np.testing.assert_array_equal(got[0][0], want[0][0])
+    np.testing.assert_allclose(got[1]["fc_weight"], want[1]["fc_weight"], rtol=1e-6)
