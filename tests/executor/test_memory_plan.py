@@ -289,3 +289,24 @@ def test_what_forward_keeps_for_backward_is_one_pool_wide_buffer(ctx):
     want = run(plain)                              # the same seed: the same 4th masks
     np.testing.assert_array_equal(got[0][0], want[0][0])
     np.testing.assert_allclose(got[1]["fc_weight"], want[1]["fc_weight"], rtol=1e-6)
+
+
+def test_conv_nets_keep_nothing_of_activation_size_per_node(ctx):
+    """Convolution and pooling temporaries are pool scratch, rebuilt when needed: a node's
+    own memory stays at BatchNorm's per-channel statistics, training or not."""
+    net = rm.sym.Variable("data")
+    for i in range(2):
+        net = rm.sym.Convolution(net, kernel=(3, 3), pad=(1, 1), num_filter=8, name=f"c{i}")
+        net = rm.sym.BatchNorm(net, fix_gamma=False, name=f"bn{i}")
+        net = rm.sym.Activation(net, act_type="relu", name=f"r{i}")
+        net = rm.sym.Pooling(net, kernel=(2, 2), stride=(2, 2), pool_type="max",
+                             name=f"p{i}")
+    net = rm.sym.SoftmaxOutput(rm.sym.FullyConnected(net, num_hidden=3, name="fc"),
+                               name="softmax")
+    for req in ("write", "null"):
+        exe = bind(ctx, net, grad_req=req, data=(4, 3, 16, 16))
+        run(exe, head_grads=None if req == "null" else False,
+            is_train=req == "write")
+        for s in exe._plan.steps:
+            assert s.ws.nbytes() <= 3 * 8 * 4, (s.node.name, s.ws.nbytes())
+        assert exe.memory_report()["scratch"] > 0
