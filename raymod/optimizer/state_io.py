@@ -16,10 +16,15 @@ JSON encoding of a value (every JSON object is a tag):
   ``{"lr_scheduler": class_name, "attrs": {"dict": ...}}``.
 
 The header is ``{"format": "raymod.optimizer_states", "version": 1,
-"states": <value>, "optimizer": null | {"name": registry name, "attrs": <dict>}}``.
+"states": <value>, "optimizer": null | {"name": registry name, "attrs": <dict>},
+"progress": <dict>}``. ``progress`` (absent in files written before it existed)
+holds the update counts, ``{"num_update": n, "index_update_counts": {index: n}}``,
+so that states loaded without the optimizer still resume Adam's bias correction
+and the learning-rate schedule where they stopped.
 """
 import io
 import json
+from collections import namedtuple
 
 import numpy as np
 
@@ -27,11 +32,15 @@ from ..context import to_numpy
 from ..lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 
-__all__ = ["dumps_states", "loads_states"]
+__all__ = ["dumps_states", "loads_states", "SavedStates", "loads_saved_states"]
 
 FORMAT = "raymod.optimizer_states"
 VERSION = 1
 _HEADER = "header"
+
+SavedStates = namedtuple("SavedStates", ["states", "optimizer", "progress"])
+SavedStates.__doc__ = """What one states blob holds: the states dict, the optimizer
+(None unless saved with ``dump_optimizer``) and the update counts (None in old files)."""
 
 
 def _is_array(value):
@@ -130,7 +139,7 @@ def _decode_optimizer(decoder, node):
     return opt
 
 
-def dumps_states(states, optimizer=None):
+def dumps_states(states, optimizer=None, progress=None):
     """Serialise `states` (dict index -> None / array / nested tuples) to bytes.
 
     Parameters
@@ -140,6 +149,8 @@ def dumps_states(states, optimizer=None):
     optimizer : Optimizer, optional
         Also save the optimizer's configuration and progress (learning rate,
         multipliers, update counts, scheduler...), as MXNet's ``dump_optimizer``.
+    progress : dict, optional
+        The update counts, ``{"num_update": int, "index_update_counts": {index: int}}``.
 
     Returns
     -------
@@ -148,7 +159,8 @@ def dumps_states(states, optimizer=None):
     encoder = _Encoder()
     header = {"format": FORMAT, "version": VERSION,
               "states": encoder.encode(states, "states"),
-              "optimizer": None if optimizer is None else _encode_optimizer(encoder, optimizer)}
+              "optimizer": None if optimizer is None else _encode_optimizer(encoder, optimizer),
+              "progress": None if progress is None else encoder.encode(progress, "progress")}
     blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, **{_HEADER: blob}, **encoder.arrays)
@@ -157,6 +169,12 @@ def dumps_states(states, optimizer=None):
 
 def loads_states(data):
     """Inverse of `dumps_states`: returns ``(states, optimizer_or_None)``; never unpickles."""
+    saved = loads_saved_states(data)
+    return saved.states, saved.optimizer
+
+
+def loads_saved_states(data):
+    """Inverse of `dumps_states`: a `SavedStates` (states, optimizer, progress); never unpickles."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"optimizer states must be bytes, received {type(data).__name__}")
     data = bytes(data)
@@ -180,4 +198,11 @@ def loads_states(data):
     optimizer = None
     if header["optimizer"] is not None:
         optimizer = _decode_optimizer(decoder, header["optimizer"])
-    return states, optimizer
+    progress = header.get("progress")
+    if progress is not None:
+        progress = decoder.decode(progress)
+        if not (isinstance(progress, dict)
+                and set(progress) == {"num_update", "index_update_counts"}):
+            raise ValueError(f"corrupt optimizer states: progress is {progress!r:.80}, expected "
+                             "a dict of num_update and index_update_counts")
+    return SavedStates(states, optimizer, progress)

@@ -4,7 +4,7 @@ import numpy as np
 from ..context import Context, array_module, to_numpy
 from .optimizer import Optimizer, device_id_of
 from .mxnet_states import read_mxnet_states
-from .state_io import dumps_states, loads_states
+from .state_io import dumps_states, loads_saved_states
 
 __all__ = ["Updater", "get_updater"]
 
@@ -31,6 +31,8 @@ class Updater:
         self.optimizer = optimizer
         self.states = {}
         self.states_synced = {}
+        # Update counts loaded by set_states, for device contexts that have none yet.
+        self._loaded_counts = {}
 
     def __call__(self, index, grad, weight):
         """Update `weight` in place from `grad`; index/grad/weight may be parallel lists."""
@@ -52,6 +54,8 @@ class Updater:
             elif not self.states_synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], weights[i])
                 self.states_synced[idx] = True
+        if self._loaded_counts:
+            self._fill_loaded_counts(indices)
         for idx, w, g in zip(indices, weights, grads, strict=True):
             self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
 
@@ -67,20 +71,46 @@ class Updater:
             return tuple(synced) if isinstance(state, tuple) else synced
         return _to_device(state, context)
 
+    def _fill_loaded_counts(self, indices):
+        # A loaded count applies on whichever device the index is next updated.
+        counts = self.optimizer._index_update_count
+        for idx in indices:
+            if idx not in counts and idx in self._loaded_counts:
+                counts[idx] = self._loaded_counts[idx]
+
     def set_states(self, states):
         """Load states saved by `get_states` (bytes); never unpickles.
 
         If the bytes also hold an optimizer (``dump_optimizer=True``), it
-        replaces this updater's optimizer, as in MXNet. States move to their
-        weights' devices on the next update.
+        replaces this updater's optimizer, as in MXNet. Otherwise the current
+        optimizer keeps its settings and takes the saved update counts
+        (``num_update`` and each index's count), so Adam's bias correction and
+        the learning-rate schedule continue where they stopped (MXNet's
+        states-only files lose them). States move to their weights' devices
+        on the next update.
         """
-        loaded, optimizer = loads_states(states)
-        if not isinstance(loaded, dict):
-            raise ValueError(f"optimizer states must hold a dict, found {type(loaded).__name__}")
-        self.states = loaded
-        if optimizer is not None:
-            self.optimizer = optimizer
+        saved = loads_saved_states(states)
+        if not isinstance(saved.states, dict):
+            raise ValueError(f"optimizer states must hold a dict, found "
+                             f"{type(saved.states).__name__}")
+        self.states = saved.states
+        if saved.optimizer is not None:
+            self.optimizer = saved.optimizer
+            self._loaded_counts = {}
+        elif saved.progress is not None:
+            self._restore_counts(saved.progress)
         self.states_synced = dict.fromkeys(self.states.keys(), False)
+
+    def _restore_counts(self, progress):
+        opt = self.optimizer
+        self._loaded_counts = dict(progress["index_update_counts"])
+        for counts in opt._all_index_update_counts.values():
+            for idx in list(counts):
+                if idx in self._loaded_counts:
+                    counts[idx] = self._loaded_counts[idx]
+                else:   # an index the saved run never updated starts again
+                    del counts[idx]
+        opt.num_update = int(progress["num_update"])
 
     def set_mxnet_states(self, states):
         """Load MXNet's pickled `.states` bytes (or file) with the restricted reader.
@@ -100,7 +130,18 @@ class Updater:
             Also save the optimizer (learning rate, multipliers, update counts,
             scheduler state).
         """
-        return dumps_states(self.states, self.optimizer if dump_optimizer else None)
+        return dumps_states(self.states, self.optimizer if dump_optimizer else None,
+                            progress=_progress(self.optimizer))
+
+
+def _progress(optimizer):
+    """The optimizer's update counts: num_update and, per index, its largest count."""
+    merged = {}
+    for counts in optimizer._all_index_update_counts.values():
+        for idx, n in counts.items():
+            merged[idx] = max(n, merged.get(idx, n))
+    return {"num_update": int(optimizer.num_update),
+            "index_update_counts": {k: int(n) for k, n in merged.items()}}
 
 
 def _to_device(arr, context):
