@@ -28,45 +28,108 @@ def _period(period):
     return int(max(1, period))
 
 
+def _states_name(prefix, epoch):
+    return f"{prefix}-{epoch:04d}.states"
+
+
+def _require_method(obj, method, what):
+    if not callable(getattr(obj, method, None)):
+        raise TypeError(f"{what} must be a module with a {method}() method (a Module), "
+                        f"received {type(obj).__name__}")
+
+
+def _save_optimizer_states(module, prefix, epoch):
+    state_name = _states_name(prefix, epoch)
+    module.save_optimizer_states(state_name)
+    logging.info('Saved optimizer state to "%s"', state_name)
+
+
 def module_checkpoint(mod, prefix, period=1, save_optimizer_states=False):
-    """Epoch-end callback: ``mod.save_checkpoint(prefix, epoch + 1, save_optimizer_states)``.
+    """Epoch-end callback: ``mod.save_checkpoint(prefix, epoch + 1)``, optionally with states.
+
+    With `save_optimizer_states` the states go to ``prefix-%04d.states``
+    first and the checkpoint (``.params`` last) after, each file written
+    atomically: a ``.params`` file on disk means its whole checkpoint is, so a
+    driver killed while saving loses at most the epoch it was saving.
+    (MXNet passes the flag to ``mod.save_checkpoint``, which writes the
+    ``.states`` after the ``.params``; the files are the same.)
 
     Parameters
     ----------
     mod : BaseModule
-        The module to checkpoint.
+        The module to checkpoint (``save_checkpoint``; with
+        `save_optimizer_states`, also ``save_optimizer_states``).
     prefix : str
-        File prefix.
+        File prefix (a local path or an fsspec URL).
     period : int, default 1
         Checkpoint after every `period` epochs (values below 1 mean 1).
     save_optimizer_states : bool, default False
-        Also save the optimizer states.
+        Also save the optimizer states (momentum, Adam's moments, update counts).
+
+    Raises
+    ------
+    TypeError
+        When `mod` cannot save what was asked (a BucketingModule has no
+        ``save_optimizer_states``: MXNet silently saved none).
     """
     period = _period(period)
+    _require_method(mod, "save_checkpoint", "module_checkpoint: mod")
+    if save_optimizer_states:
+        _require_method(mod, "save_optimizer_states",
+                        "module_checkpoint(save_optimizer_states=True): mod")
 
     def _callback(iter_no, sym=None, arg=None, aux=None):  # pylint: disable=unused-argument
         if (iter_no + 1) % period == 0:
-            mod.save_checkpoint(prefix, iter_no + 1, save_optimizer_states)
+            if save_optimizer_states:
+                _save_optimizer_states(mod, prefix, iter_no + 1)
+            mod.save_checkpoint(prefix, iter_no + 1)
     return _callback
 
 
-def do_checkpoint(prefix, period=1):
+def do_checkpoint(prefix, period=1, save_optimizer_states=False, module=None):
     """Epoch-end callback saving ``prefix-symbol.json`` and ``prefix-%04d.params``.
 
     Checkpoint numbers are 1-based: after epoch 0 the file is ``prefix-0001.params``.
+    With `save_optimizer_states` it also saves `module`'s optimizer states to
+    ``prefix-%04d.states``, before the ``.params``. Every file is written
+    atomically and the ``.params`` comes last, so a ``.params`` file on disk
+    means its whole checkpoint is: a driver killed while saving loses at most
+    the epoch it was saving, and ``Module.load(prefix, epoch,
+    load_optimizer_states=True)`` of any listed epoch works.
 
     Parameters
     ----------
     prefix : str
-        File prefix.
+        File prefix (a local path or an fsspec URL).
     period : int, default 1
         Checkpoint after every `period` epochs (values below 1 mean 1).
+    save_optimizer_states : bool, default False
+        Also save the optimizer states (raymod addition; MXNet's callback
+        sees only the parameters, so it needs `module`).
+    module : Module, default None
+        The module being fitted, whose optimizer states are saved; required
+        with `save_optimizer_states`.
+
+    Raises
+    ------
+    ValueError
+        `save_optimizer_states` without `module`.
+    TypeError
+        A `module` that cannot save optimizer states.
     """
     period = _period(period)
+    if save_optimizer_states:
+        if module is None:
+            raise ValueError("do_checkpoint(save_optimizer_states=True) needs module=, the "
+                             "module being fitted (whose optimizer states are saved); "
+                             "received module=None")
+        _require_method(module, "save_optimizer_states", "do_checkpoint: module")
 
     def _callback(iter_no, sym, arg, aux):
         if (iter_no + 1) % period == 0:
             from .model import save_checkpoint  # model imports this module's BatchEndParam
+            if save_optimizer_states:
+                _save_optimizer_states(module, prefix, iter_no + 1)
             save_checkpoint(prefix, iter_no + 1, sym, arg, aux)
     return _callback
 

@@ -7,10 +7,17 @@ parameters of one whole run, bit for bit: the momentum or Adam moments, the
 update counts (Adam's bias correction, the scheduler's position) and the
 learning-rate schedule all carry over.
 """
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
 import raymod as rm
+from raymod import fileio
 from raymod import optimizer as opt
 from raymod.io import NDArrayIter
 from raymod.optimizer.state_io import dumps_states, loads_saved_states
@@ -72,6 +79,13 @@ def _module(placement, layout, **kwargs):
     return rm.mod.Module(_net(), context=contexts, placement=placement, **kwargs)
 
 
+# Both epoch-end callbacks that save optimizer states, one per optimizer.
+CHECKPOINTS = {
+    "sgd_momentum": lambda mod, prefix: rm.callback.module_checkpoint(
+        mod, prefix, save_optimizer_states=True),
+    "adam": lambda mod, prefix: rm.callback.do_checkpoint(
+        prefix, save_optimizer_states=True, module=mod),
+}
 # In-process every optimizer meets every layout. On Ray each module still starts
 # its own actors (seconds each, three modules a case), so Ray runs one optimizer
 # per layout: both optimizers, and states held by one worker, by the driver's
@@ -99,8 +113,7 @@ def test_two_half_runs_equal_one_whole_run(placement, optimizer, layout, tmp_pat
     prefix = str(tmp_path / "run")
     first = _module(placement, layout)
     _fit(first, 0, HALF, optimizer, layout, arg_params=args, aux_params=aux,
-         epoch_end_callback=rm.callback.module_checkpoint(first, prefix,
-                                                          save_optimizer_states=True))
+         epoch_end_callback=CHECKPOINTS[optimizer](first, prefix))
     del first     # the driver "dies": nothing of the first half survives but the files
 
     second = rm.mod.Module.load(prefix, HALF, load_optimizer_states=True,
@@ -114,6 +127,128 @@ def test_two_half_runs_equal_one_whole_run(placement, optimizer, layout, tmp_pat
     for name, want in {**expected_args, **expected_aux}.items():
         got = {**got_args, **got_aux}[name]
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=name)
+
+
+# ------------------------------------------------------------ a driver dying mid-save
+class _HalfWriter:
+    """A file that writes half of its first write, then fails (or kills the process)."""
+
+    def __init__(self, f, fail):
+        self.f, self.fail = f, fail
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        self.f.write(view[:len(view) // 2])
+        self.f.flush()
+        self.fail()
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.f.__exit__(*exc)
+
+
+def break_writes_of(monkeypatch, name, fail):
+    """Make the atomic writer's temporary file for `name` (a base name) fail halfway."""
+    real_mkstemp, real_fdopen = fileio.tempfile.mkstemp, fileio.os.fdopen
+    temps = set()
+
+    def mkstemp(*args, **kwargs):
+        fd, path = real_mkstemp(*args, **kwargs)
+        if os.path.basename(path).startswith(f".{name}."):
+            temps.add(fd)
+        return fd, path
+
+    def fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+        return _HalfWriter(f, fail) if fd in temps else f
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(fileio.os, "fdopen", fdopen)
+
+
+def _disk_full():
+    raise OSError("disk full halfway through (simulated)")
+
+
+def _checkpointing_fit(mod, prefix, epochs):
+    _fit(mod, 0, epochs, "adam", "1dev", arg_params=_initial_params()[0],
+         aux_params=_initial_params()[1],
+         epoch_end_callback=rm.callback.do_checkpoint(prefix, save_optimizer_states=True,
+                                                      module=mod))
+
+
+def _resume_from(prefix, epoch, end):
+    mod = rm.mod.Module.load(prefix, epoch, load_optimizer_states=True, placement="in_process")
+    args, aux = rm.model.load_params(prefix, epoch)
+    _fit(mod, epoch, end, "adam", "1dev", arg_params=args, aux_params=aux)
+    return mod.get_params()
+
+
+def _whole_run(end):
+    mod = _module("in_process", "1dev")
+    args, aux = _initial_params()
+    _fit(mod, 0, end, "adam", "1dev", arg_params=args, aux_params=aux)
+    return mod.get_params()
+
+
+def _assert_same(got, want):
+    for g, w in zip(got, want, strict=True):
+        assert sorted(g) == sorted(w)
+        for name in w:
+            np.testing.assert_array_equal(np.asarray(g[name]), np.asarray(w[name]), name)
+
+
+def _visible(path):
+    return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+@pytest.mark.parametrize("broken", ["run-0002.states", "run-0002.params"])
+def test_a_save_failing_midway_leaves_the_last_checkpoint_whole(monkeypatch, tmp_path, broken):
+    prefix = str(tmp_path / "run")
+    break_writes_of(monkeypatch, broken, _disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        _checkpointing_fit(_module("in_process", "1dev"), prefix, 3)
+    monkeypatch.undo()
+    written = ["run-0001.params", "run-0001.states", "run-symbol.json"]
+    if broken.endswith(".params"):       # the states come first and were complete
+        written.append("run-0002.states")
+    assert _visible(tmp_path) == sorted(written)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert rm.model.saved_epochs(prefix) == [1]
+    _assert_same(_resume_from(prefix, 1, 3), _whole_run(3))
+
+
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+def test_a_driver_killed_while_saving_loses_only_that_epoch(tmp_path):
+    """SIGKILL in the middle of epoch 2's .params: epoch 1 resumes exactly."""
+    prefix = str(tmp_path / "run")
+    child = textwrap.dedent(f"""
+        import os, signal, sys, pytest
+        from tests import test_resume as t
+        monkeypatch = pytest.MonkeyPatch()
+        t.break_writes_of(monkeypatch, "run-0002.params",
+                          lambda: os.kill(os.getpid(), signal.SIGKILL))
+        t._checkpointing_fit(t._module("in_process", "1dev"), {prefix!r}, 3)
+        sys.exit("the driver was not killed")
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", child], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert _visible(tmp_path) == ["run-0001.params", "run-0001.states", "run-0002.states",
+                                  "run-symbol.json"]
+    # A killed process cannot clean up: its half-written temporary stays hidden,
+    # under a name no reader looks at.
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".run-0002.params.")
+    assert rm.model.saved_epochs(prefix) == [1]
+    _assert_same(_resume_from(prefix, 1, 3), _whole_run(3))
 
 
 # ------------------------------------------------------------ the Updater underneath

@@ -154,16 +154,66 @@ def test_do_checkpoint_is_one_based_every_period(saved):
     assert [c[1] for c in saved] == [1, 2]
 
 
-def test_module_checkpoint():
-    class Mod:
-        def __init__(self):
-            self.calls = []
+class FakeModule:
+    """Records the saves module_checkpoint and do_checkpoint ask for, in order."""
 
-        def save_checkpoint(self, prefix, epoch, save_optimizer_states):
-            self.calls.append((prefix, epoch, save_optimizer_states))
+    def __init__(self):
+        self.calls = []
 
-    mod = Mod()
+    def save_checkpoint(self, prefix, epoch):
+        self.calls.append(("checkpoint", prefix, epoch))
+
+    def save_optimizer_states(self, fname):
+        self.calls.append(("states", fname))
+
+
+def test_module_checkpoint(log):
+    mod = FakeModule()
     cb = callback.module_checkpoint(mod, "m", period=3, save_optimizer_states=True)
     for epoch in range(7):
         cb(epoch)
-    assert mod.calls == [("m", 3, True), ("m", 6, True)]
+    # the states first, the checkpoint (whose .params marks it complete) after
+    assert mod.calls == [("states", "m-0003.states"), ("checkpoint", "m", 3),
+                         ("states", "m-0006.states"), ("checkpoint", "m", 6)]
+    assert log() == ['Saved optimizer state to "m-0003.states"',
+                     'Saved optimizer state to "m-0006.states"']
+    plain = FakeModule()
+    callback.module_checkpoint(plain, "p")(0)
+    assert plain.calls == [("checkpoint", "p", 1)]
+
+
+def test_module_checkpoint_refuses_a_module_that_cannot_save_states():
+    class ParamsOnly:      # like a BucketingModule: MXNet silently saved no states
+        def save_checkpoint(self, prefix, epoch, remove_amp_cast=False):
+            raise AssertionError("must not be reached")
+
+    with pytest.raises(TypeError, match="save_optimizer_states.*ParamsOnly"):
+        callback.module_checkpoint(ParamsOnly(), "p", save_optimizer_states=True)
+    callback.module_checkpoint(ParamsOnly(), "p")        # parameters alone are fine
+    with pytest.raises(TypeError, match="save_checkpoint.*int"):
+        callback.module_checkpoint(3, "p")
+
+
+def test_do_checkpoint_saves_optimizer_states_before_the_params(saved, log):
+    class Mod(FakeModule):
+        def save_optimizer_states(self, fname):
+            self.calls.append(("states", fname, f"{len(saved)} params files saved before"))
+
+    mod = Mod()
+    cb = callback.do_checkpoint("run/net", period=2, save_optimizer_states=True, module=mod)
+    for epoch in range(4):
+        cb(epoch, "SYM", {"w": 1}, {})
+    assert mod.calls == [("states", "run/net-0002.states", "0 params files saved before"),
+                         ("states", "run/net-0004.states", "1 params files saved before")]
+    assert saved == [("run/net", 2, "SYM", {"w": 1}, {}), ("run/net", 4, "SYM", {"w": 1}, {})]
+    assert log() == ['Saved optimizer state to "run/net-0002.states"',
+                     'Saved optimizer state to "run/net-0004.states"']
+
+
+def test_do_checkpoint_optimizer_states_need_a_module(saved):
+    with pytest.raises(ValueError, match="module="):
+        callback.do_checkpoint("p", save_optimizer_states=True)
+    with pytest.raises(TypeError, match="save_optimizer_states.*dict"):
+        callback.do_checkpoint("p", save_optimizer_states=True, module={})
+    callback.do_checkpoint("p", module=FakeModule())(0, None, {}, {})   # states not asked
+    assert [c[1] for c in saved] == [1]
