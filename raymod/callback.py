@@ -166,6 +166,12 @@ class Speedometer:
     ``speed = frequent * batch_size / elapsed`` (inf when no time elapsed), then
     restart the timer.
 
+    The speed is of finished work on every placement: the metric is read
+    before the clock, both when the timer starts and when a line is logged.
+    On Ray workers the driver only queues batches, and reading the metric is
+    what waits for them (MXNet read the clock first, which there would count
+    queued batches as done). Without a metric nothing waits for the workers.
+
     Parameters
     ----------
     batch_size : int
@@ -196,16 +202,19 @@ class Speedometer:
 
         if not self.init:
             self.init = True
+            if param.eval_metric is not None:
+                param.eval_metric.get_name_value()   # the batches so far are done first
             self.tic = time.time()
             return
         if count % self.frequent != 0:
             return
+        name_value = param.eval_metric.get_name_value() if param.eval_metric is not None \
+            else None
         try:
             speed = self.frequent * self.batch_size / (time.time() - self.tic)
         except ZeroDivisionError:
             speed = float('inf')
-        if param.eval_metric is not None:
-            name_value = param.eval_metric.get_name_value()
+        if name_value is not None:
             pairs = sum(name_value, ())
             if self.auto_reset:
                 param.eval_metric.reset_local()

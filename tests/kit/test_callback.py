@@ -1,12 +1,15 @@
 """raymod.callback: MXNet's exact log lines, timing rule and checkpoint schedule."""
+import io
 import logging
+import re
 import sys
+import time
 import types
 
 import pytest
 
 from raymod import callback
-from raymod.callback import BatchEndParam
+from raymod.callback import BatchEndParam, TrainingProgress
 
 
 class FakeMetric:
@@ -93,6 +96,77 @@ def test_speedometer_first_call_mid_epoch_only_starts_timer(monkeypatch, log):
     assert log() == ["Iter[0] Batch [10]\tSpeed: 2.50 samples/sec"]
     with pytest.raises(ValueError, match="frequent"):
         callback.Speedometer(1, frequent=0)
+
+
+class WaitingMetric(FakeMetric):
+    """get_name_value waits `seconds` for chosen calls: on Ray, reading the metric
+    is where the driver waits for the batches it queued."""
+
+    def __init__(self, pairs, seconds, waits=None):
+        super().__init__(pairs)
+        self.seconds, self.waits, self.reads = seconds, waits, 0
+
+    def _wait(self):
+        self.reads += 1
+        if self.waits is None or self.reads in self.waits:
+            time.sleep(self.seconds)
+
+    def get_name_value(self):
+        self._wait()
+        return super().get_name_value()
+
+    def get_global_name_value(self):
+        self._wait()
+        return super().get_name_value()
+
+
+def _logged_speeds(messages):
+    return [float(re.search(r"Speed: ([\d.]+|inf) samples/sec", m).group(1)) for m in messages]
+
+
+@pytest.mark.parametrize("auto_reset", [True, False])
+def test_speedometer_counts_the_wait_for_queued_batches(log, auto_reset):
+    """The metric read that waits for the workers comes before the clock read."""
+    wait, frequent, batch_size = 0.3, 2, 8
+    metric = WaitingMetric([("acc", 0.5)], wait)
+    s = callback.Speedometer(batch_size, frequent=frequent, auto_reset=auto_reset)
+    for n in range(frequent + 1):
+        s(_param(n, metric))
+    (speed,) = _logged_speeds(log())
+    # elapsed >= the wait, so speed <= frequent*batch_size/wait; reading the clock
+    # first would report thousands of samples/s here.
+    assert speed <= frequent * batch_size / wait
+    assert speed >= frequent * batch_size / (wait + 30.0)     # generous: a loaded machine
+    assert log()[0].startswith("Epoch[0] Batch [0-2]\tSpeed: ")
+    assert log()[0].endswith("\tacc=0.500000")
+
+
+def test_speedometer_starts_its_timer_after_the_work_before_it(log):
+    """A wait at the first call (batches queued before the timer) is not counted."""
+    wait, batch_size = 1.0, 8
+    metric = WaitingMetric([("acc", 0.5)], wait, waits={1})
+    s = callback.Speedometer(batch_size, frequent=1)
+    s(_param(0, metric))
+    s(_param(1, metric))
+    (speed,) = _logged_speeds(log())
+    assert metric.reads == 2
+    assert speed > batch_size / wait     # the one-second wait is outside the interval
+
+
+def test_training_progress_counts_the_wait_for_queued_batches():
+    """TrainingProgress's bar also reads the metric before the clock."""
+    class Mod:
+        data_shapes = [("data", (8, 4))]
+
+    out = io.StringIO()
+    wait = 0.3
+    progress = TrainingProgress(stream=out, bar=True, interval=0)
+    progress.on_train_begin(Mod(), types.SimpleNamespace(num_epoch=1))
+    progress.on_epoch_begin(0)
+    progress.on_batch_end(_param(1, WaitingMetric([("acc", 0.5)], wait)))
+    speed = float(re.search(r"([\d,]+) samples/s", out.getvalue()).group(1).replace(",", ""))
+    assert speed <= 2 * 8 / wait
+    progress.on_train_end(None)
 
 
 def test_progress_bar(log):
