@@ -10,12 +10,14 @@ One deviation: MXNet counts samples along axis 0 but slices along the
 layout's batch axis; raymod uses the batch axis ('N' in `layout`) for both,
 which is the same for every layout with 'N' first.
 
-Batches hold views of the iterator's arrays (no copy); the padded or
-rolled-over batch is a new array.
+Without shuffling, batches hold views of the iterator's arrays (no copy);
+a padded or rolled-over batch is a new array. Shuffling permutes a row order
+instead of the data (MXNet copies the whole data set at every reset), and
+each batch is gathered by its rows: the same batches, without the copy.
 """
 import numpy as np
 
-from ..ndarray import NDArray, array, concat
+from ..ndarray import NDArray, array
 from .desc import DataBatch, DataDesc
 
 _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
@@ -128,6 +130,11 @@ class NDArrayIter(DataIter):
     data_name, label_name : str
     layout : str
         The position of 'N' is the batch axis.
+
+    Every batch is rows of the arrays given (`source_arrays()`): `batch_rows()`
+    says which, along the batch axis. Shuffling permutes the row order, not the
+    data (MXNet copies the whole data set at every `reset()`); the batches are
+    the same.
     """
 
     def __init__(self, data, label=None, batch_size=1, shuffle=False,
@@ -146,24 +153,26 @@ class NDArrayIter(DataIter):
                              f"received {layout!r}")
         self.layout = layout
         self._axis = layout.find("N")
-        self.data = _init_data(data, allow_empty=False, default_name=data_name)
-        self.label = _init_data(label, allow_empty=True, default_name=label_name)
+        self._source = (_init_data(data, allow_empty=False, default_name=data_name),
+                        _init_data(label, allow_empty=True, default_name=label_name))
         self.num_data = self._check_sizes()
         if last_batch_handle == "roll_over" and self.num_data < batch_size:
             raise ValueError(f"NDArrayIter: last_batch_handle='roll_over' needs at least "
                              f"batch_size={batch_size} samples, the data has {self.num_data}")
         self.idx = np.arange(self.num_data)
+        self._order = None          # row order of this epoch; None: 0..n-1 (batches are views)
+        self._permuted = None       # (data, label) in `_order`, made only if read
         self.shuffle = shuffle
         self.last_batch_handle = last_batch_handle
         self.batch_size = int(batch_size)
         self.cursor = -self.batch_size
-        self._cache_data = None
-        self._cache_label = None
+        self._cache_rows = None     # the incomplete last batch's rows ('roll_over')
+        self._rows_at = (None, None)
         self.reset()
 
     def _check_sizes(self):
         sizes = {}
-        for name, arr in self.data + self.label:
+        for name, arr in self._source[0] + self._source[1]:
             if arr.ndim <= self._axis:
                 raise ValueError(f"NDArrayIter: {name!r} has shape {arr.shape}, which has no "
                                  f"batch axis {self._axis} (layout {self.layout!r})")
@@ -173,6 +182,48 @@ class NDArrayIter(DataIter):
                              f"along the batch axis, received {sizes}")
         return next(iter(sizes.values()))
 
+    # ------------------------------------------------------------------ the arrays
+
+    @property
+    def data(self):
+        """[(name, array)] of the data in this epoch's order (MXNet's attribute)."""
+        return self._in_order()[0]
+
+    @property
+    def label(self):
+        """[(name, array)] of the labels in this epoch's order (MXNet's attribute)."""
+        return self._in_order()[1]
+
+    def _in_order(self):
+        if self._order is None:
+            return self._source
+        if self._permuted is None:
+            self._permuted = tuple([(k, self._take(v, self._order)) for k, v in source]
+                                   for source in self._source)
+        return self._permuted
+
+    def source_arrays(self):
+        """The arrays every batch is taken from: `(data, label)`, lists of (name, array).
+
+        They never change; a batch is ``np.take(array, batch_rows(), axis)`` of
+        each, with `axis` the layout's batch axis.
+        """
+        return list(self._source[0]), list(self._source[1])
+
+    def batch_rows(self):
+        """The current batch's row numbers into `source_arrays()` (int64, batch_size long).
+
+        Pad and roll-over rows included; an incomplete last batch ('discard',
+        'roll_over') is shorter.
+        """
+        return self._batch_rows().copy()
+
+    def _batch_rows(self):
+        # worked out once per batch: a roll-over batch consumes the cached rows
+        if self._rows_at[0] != self.cursor:
+            self._rows_at = (self.cursor, self._current_rows())
+        return self._rows_at[1]
+
     def _descs(self, source):
         return [DataDesc(name, arr.shape[:self._axis] + (self.batch_size,)
                          + arr.shape[self._axis + 1:], arr.dtype.type, layout=self.layout)
@@ -181,20 +232,22 @@ class NDArrayIter(DataIter):
     @property
     def provide_data(self):
         """`DataDesc` of each data input, with the batch axis set to `batch_size`."""
-        return self._descs(self.data)
+        return self._descs(self._source[0])
 
     @property
     def provide_label(self):
         """`DataDesc` of each label input (`[]` without labels)."""
-        return self._descs(self.label)
+        return self._descs(self._source[1])
+
+    # ------------------------------------------------------------------ iteration
 
     def hard_reset(self):
         """Restart from the first sample, dropping any rolled-over batch."""
         if self.shuffle:
             self._shuffle_data()
         self.cursor = -self.batch_size
-        self._cache_data = None
-        self._cache_label = None
+        self._cache_rows = None
+        self._rows_at = (None, None)
 
     def reset(self):
         """Start the next epoch (reshuffling when `shuffle`)."""
@@ -206,6 +259,7 @@ class NDArrayIter(DataIter):
             self.cursor = self.cursor - self.num_data - self.batch_size
         else:
             self.cursor = -self.batch_size
+        self._rows_at = (None, None)
 
     def iter_next(self):
         self.cursor += self.batch_size
@@ -214,20 +268,18 @@ class NDArrayIter(DataIter):
     def next(self):
         if not self.iter_next():
             raise StopIteration
-        data = self.getdata()
-        label = self.getlabel()
-        if data[0].shape[self._axis] != self.batch_size:
+        if not self._is_slice() and len(self._batch_rows()) != self.batch_size:
             # an incomplete last batch ('discard', 'roll_over'): keep it for the next epoch
-            self._cache_data = data
-            self._cache_label = label
+            self._cache_rows = self._batch_rows()
             raise StopIteration
-        return DataBatch(data=data, label=label, pad=self.getpad(), index=None)
+        return DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+                         index=None)
 
     def getdata(self):
-        return self._batchify(self.data)
+        return self._batch(self._source[0])
 
     def getlabel(self):
-        return self._batchify(self.label)
+        return self._batch(self._source[1])
 
     def getpad(self):
         if self.last_batch_handle == "pad" and self.cursor + self.batch_size > self.num_data:
@@ -238,57 +290,67 @@ class NDArrayIter(DataIter):
 
     # ------------------------------------------------------------------ internals
 
-    def _getdata(self, source, start=None, end=None):
-        start = 0 if start is None else start
-        end = self.num_data if end is None else end
-        index = [slice(None)] * (self._axis + 1)
-        index[self._axis] = slice(start, end)
-        return [arr[tuple(index)] for _, arr in source]
+    def _is_slice(self):
+        """Whether the current batch is a run of whole rows in source order (views)."""
+        return (self._order is None and 0 <= self.cursor
+                and self.cursor + self.batch_size <= self.num_data)
 
-    def _concat(self, first, second):
-        if not first or not second:
-            return first if first else second
-        return [concat(a, b, dim=self._axis) for a, b in zip(first, second, strict=True)]
+    def _batch(self, source):
+        if self._is_slice():
+            index = [slice(None)] * (self._axis + 1)
+            index[self._axis] = slice(self.cursor, self.cursor + self.batch_size)
+            return [arr[tuple(index)] for _, arr in source]
+        rows = self._batch_rows()
+        return [self._take(arr, rows) for _, arr in source]
 
-    def _tile(self, data, repeats):
-        return [np.concatenate([d] * repeats, axis=self._axis).view(NDArray) for d in data]
+    def _take(self, arr, rows):
+        return np.take(arr, rows, axis=self._axis)
 
-    def _batchify(self, source):
+    def _rows(self, start, end):
+        """Rows `[start:end]` of this epoch's order (Python slice semantics)."""
+        if self._order is None:
+            span = range(self.num_data)[start:end]
+            return np.arange(span.start, span.stop, dtype=np.int64)
+        return self._order[start:end]
+
+    def _current_rows(self):
+        """MXNet's batch at `cursor`, as rows: padding wraps to the start (tiling when
+        the pad exceeds the data), a roll-over batch is the cached tail + the head."""
         if self.cursor >= self.num_data:
             raise RuntimeError("NDArrayIter needs reset(): the epoch has ended")
         if self.last_batch_handle == "roll_over" and -self.batch_size < self.cursor < 0:
-            # first batch of an epoch after a roll-over: cached tail + head of the data
-            if self._cache_data is None and self._cache_label is None:
+            if self._cache_rows is None:
                 raise RuntimeError("NDArrayIter: the next epoch should have cached data")
-            cache = self._cache_data if self._cache_data is not None else self._cache_label
-            head = self._getdata(source, end=self.cursor + self.batch_size)
-            if self._cache_data is not None:
-                self._cache_data = None
-            else:
-                self._cache_label = None
-            return self._concat(cache, head)
-        if self.last_batch_handle == "pad" and self.cursor + self.batch_size > self.num_data:
-            pad = self.batch_size - self.num_data + self.cursor
-            first = self._getdata(source, start=self.cursor)
-            if pad > self.num_data:  # more padding than data: tile the whole data
-                second = self._tile(self._getdata(source, end=self.num_data),
-                                    pad // self.num_data)
-                if pad % self.num_data:
-                    second = self._concat(second,
-                                          self._getdata(source, end=pad % self.num_data))
-            else:
-                second = self._getdata(source, end=pad)
-            return self._concat(first, second)
-        end = min(self.cursor + self.batch_size, self.num_data)
-        return self._getdata(source, self.cursor, end)
+            cache, self._cache_rows = self._cache_rows, None
+            return np.concatenate([cache, self._rows(0, self.cursor + self.batch_size)])
+        if self.cursor < 0:
+            raise RuntimeError("NDArrayIter has no current batch: call next() (or "
+                               "iter_next()) first")
+        end = self.cursor + self.batch_size
+        if self.last_batch_handle == "pad" and end > self.num_data:
+            pad = end - self.num_data
+            parts = [self._rows(self.cursor, self.num_data)]
+            parts += [self._rows(0, self.num_data)] * (pad // self.num_data)
+            parts.append(self._rows(0, pad % self.num_data))
+            return np.concatenate(parts)
+        return self._rows(self.cursor, min(end, self.num_data))
 
     def _shuffle_data(self):
-        # MXNet's order: permute idx in place, then index the (already permuted) data by it
+        # MXNet's order: permute idx in place, then index the (already permuted) data by
+        # it; the data stays put and the composed row order is kept instead.
         np.random.shuffle(self.idx)
-        self.data = [(k, array(np.take(np.asarray(v), self.idx, axis=self._axis), v.context))
-                     for k, v in self.data]
-        self.label = [(k, array(np.take(np.asarray(v), self.idx, axis=self._axis), v.context))
-                      for k, v in self.label]
+        self._order = (self.idx.astype(np.int64) if self._order is None
+                       else self._order[self.idx])
+        self._permuted = None
+        self._rows_at = (None, None)
+        # MXNet re-creates the arrays from numpy, as float32, when it shuffles
+        self._source = tuple([(k, _as_float32(v)) for k, v in source] for source in self._source)
+
+
+def _as_float32(arr):
+    if arr.dtype == np.float32:
+        return arr
+    return array(arr, arr.context, dtype=np.float32)
 
 
 class BatchWrapperIter(DataIter):
