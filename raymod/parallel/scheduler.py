@@ -199,6 +199,8 @@ class StepScheduler:
             kwargs["update"] = names
         elif mode is not None:
             kwargs["return_grads"] = names
+            # only reduce_update reads what an exchange publishes (shared-buffer refs)
+            kwargs["exchange"] = mode == "exchange"
         if "metric" in record:
             metric, labels = record["metric"]
             kwargs["metric"] = metric + (labels[rank],)

@@ -2,37 +2,42 @@
 
 The driver defers a batch's forward, backward, update and metric update and
 sends them as one `step` call. Gradient exchange between workers (`device`
-kvstore) passes ObjectRefs from worker to worker: each step returns its
-gradients, and `reduce_update` receives every worker's gradients as
-top-level arguments (Ray resolves them before the call) and applies the same
-update on each worker. Metrics stay on the workers; `metric_state` hands
-their sums to the driver and starts them again from zero. `busy_seconds`
-counts the time spent inside these calls (the computation), so a benchmark
-can tell it from the time spent around them.
+kvstore) passes ObjectRefs from worker to worker: each step publishes its
+gradients (`exchange=True`: through a shared buffer on one machine, see
+grad_exchange.py), and `reduce_update` receives what every worker published
+as top-level arguments (Ray resolves them before the call), sums it in one
+pass into the gradient arrays and applies the same update on each worker.
+Metrics stay on the workers; `metric_state` hands their sums to the driver
+and starts them again from zero. `busy_seconds` counts the time spent inside
+these calls (the computation), so a benchmark can tell it from the time
+spent around them; `exchange_profile` splits the exchange's part.
 """
 import time
 from collections import OrderedDict
 
 from ..context import to_numpy
+from .grad_exchange import GradientExchange, sum_into
 
 
 class WorkerStepsMixin:
     """Methods DeviceWorker gains on a Ray actor (it uses _exec, _updater, xp)."""
 
     def step(self, key, inputs, is_train, backward=False, out_grads=None, update=None,
-             metric=None, return_grads=None):
+             metric=None, return_grads=None, exchange=False):
         """forward [+ backward] [+ update] [+ metric], in that order, in one call.
 
         update: a list of parameter names to step with this worker's optimizer.
         metric: (metric_id, template or None, label_names, labels).
-        return_grads: a list of names whose gradients come back (for an exchange).
+        return_grads: a list of names whose gradients come back: a dict of arrays,
+        or, with `exchange`, what `reduce_update` takes (possibly references to a
+        buffer every worker maps; only `reduce_update` may consume those).
         """
         tic = time.perf_counter()
         try:
             self.forward(key, inputs, is_train)
             if backward:
                 self.backward(key, out_grads)
-            return self._apply(key, update, metric, return_grads)
+            return self._apply(key, update, metric, return_grads, exchange)
         finally:
             self._busy(tic)
 
@@ -51,11 +56,11 @@ class WorkerStepsMixin:
                                  f"(counting the module's forward calls)")
                 raise
 
-    def apply(self, key, update=None, metric=None, return_grads=None, **_):
+    def apply(self, key, update=None, metric=None, return_grads=None, exchange=False, **_):
         """The after-backward part of a step: update, metric, gradients to return."""
         tic = time.perf_counter()
         try:
-            return self._apply(key, update, metric, return_grads)
+            return self._apply(key, update, metric, return_grads, exchange)
         finally:
             self._busy(tic)
 
@@ -66,28 +71,61 @@ class WorkerStepsMixin:
         """Seconds spent inside step/apply/reduce_update since the worker started."""
         return getattr(self, "_busy_s", 0.0)
 
-    def _apply(self, key, update, metric, return_grads):
+    def _phase(self, name, tic):
+        if not hasattr(self, "_phase_s"):
+            self._phase_s = {"publish": 0.0, "sum": 0.0, "update": 0.0}
+        self._phase_s[name] += time.perf_counter() - tic
+
+    def exchange_profile(self):
+        """Seconds in the exchange's phases (publish, sum, update) and messages by kind.
+
+        Publishing is the copy into the shared buffer (serialising a dict of
+        arrays happens in Ray, after the call); `sum` includes reading the
+        peers' gradients; `update` is the optimizer step in `reduce_update`.
+        """
+        counts = self._exchange().counts
+        return dict(getattr(self, "_phase_s", {"publish": 0.0, "sum": 0.0, "update": 0.0}),
+                    shared=counts["shared"], by_value=counts["by_value"])
+
+    def _apply(self, key, update, metric, return_grads, exchange=False):
         if update is not None:
             self.update(key, update)
         if metric is not None:
             self.update_metric(key, *metric)
         if return_grads is not None:
             exe = self._exec(key)
-            return {n: to_numpy(exe.grad_dict[n]) for n in return_grads if n in exe.grad_dict}
+            grads = {n: exe.grad_dict[n] for n in return_grads if n in exe.grad_dict}
+            if exchange:
+                tic = time.perf_counter()
+                published = self._exchange().publish(key, grads)
+                self._phase("publish", tic)
+                return published
+            return {n: to_numpy(g) for n, g in grads.items()}
         return None
 
-    def reduce_update(self, key, names, *grads_per_worker):
-        """Sum every worker's gradients into this worker's, then step the optimizer."""
+    def _exchange(self):
+        if getattr(self, "_grad_exchange", None) is None:
+            self._grad_exchange = GradientExchange()
+        return self._grad_exchange
+
+    def reduce_update(self, key, names, *published):
+        """Sum every worker's gradients into this worker's, then step the optimizer.
+
+        published: per worker in rank order, what its step returned with
+        `exchange=True`, or a dict name -> gradient. The sum runs left to right,
+        as the kvstore sums, so every placement gets the same numbers.
+        """
         tic = time.perf_counter()
         exe = self._exec(key)
+        sources = self._exchange().gather(key, self.rank, published)
         for name in names:
-            if name not in exe.grad_dict:
-                continue
-            dst = exe.grad_dict[name]
-            dst[...] = self.xp.asarray(grads_per_worker[0][name])
-            for grads in grads_per_worker[1:]:
-                dst += self.xp.asarray(grads[name])
+            dst = exe.grad_dict.get(name)
+            if dst is not None:
+                sum_into(self.xp, dst, [grads[name] for grads in sources])
+        self._phase("sum", tic)
+        toc = time.perf_counter()
         self.update(key, names)
+        self._phase("update", toc)
         self._busy(tic)
 
     def set_weights(self, key, *weight_dicts):
