@@ -32,11 +32,12 @@ class Accuracy(EvalMetric):
         for label, pred in zip(labels, preds):
             xp, label, pred = on_one_device(label, pred)
             if pred.shape != label.shape:
-                pred = xp.argmax(pred, axis=self.axis)
-            pred = pred.astype(np.int32).ravel()
+                pred = xp.argmax(pred, axis=self.axis).ravel()   # exact in any int type
+            else:
+                pred = pred.astype(np.int32).ravel()
             label = label.astype(np.int32).ravel()
             check_label_shapes(label, pred)
-            correct = int((pred == label).sum())
+            correct = int(xp.count_nonzero(pred == label))
             self.sum_metric += correct
             self.global_sum_metric += correct
             self.num_inst += len(pred)

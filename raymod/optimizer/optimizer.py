@@ -48,11 +48,16 @@ def copy_as(weight, dtype):
 
 
 def decayed_grad(weight, grad, rescale_grad, wd, clip, out, tmp):
-    """out = clip(rescale_grad*grad + wd*weight) (`clip` None: no clipping; tmp clobbered)."""
+    """out = clip(rescale_grad*grad + wd*weight) (`clip` None: no clipping; tmp clobbered).
+
+    Without weight decay the wd*weight term is skipped (two passes fewer): adding
+    0*weight changes nothing while the weights are finite.
+    """
     xp = array_module(weight)
     xp.multiply(grad, rescale_grad, out=out)
-    xp.multiply(weight, wd, out=tmp)
-    out += tmp
+    if wd:
+        xp.multiply(weight, wd, out=tmp)
+        out += tmp
     if clip is not None:
         xp.clip(out, -clip, clip, out=out)
     return out
@@ -330,25 +335,34 @@ class Optimizer:
         """`count` scratch arrays shaped like `like`, reused across steps.
 
         One flat buffer per (array module, device, dtype, tag, slot), grown to
-        the largest parameter seen, so a step allocates nothing after warm-up.
+        the largest parameter seen, so a step allocates nothing after warm-up;
+        the views of a shape are kept too, so a step makes no array objects.
         Contents are garbage on entry. Not thread-safe: one optimizer must not
         run two updates at once (Ray actors run calls one at a time by default).
         """
+        # _scratch keys: where + (slot,) -> a flat buffer; where + (count, shape) -> views
         xp = array_module(like)
+        where = (xp.__name__, device_id_of(like), like.dtype.str, tag)
+        views = self._scratch.get(where + (count, like.shape))
+        if views is not None:
+            return views
         size = int(like.size)
-        out = []
         for slot in range(count):
-            key = (xp.__name__, device_id_of(like), np.dtype(like.dtype).str, tag, slot)
-            buf = self._scratch.get(key)
+            buf = self._scratch.get(where + (slot,))
             if buf is None or buf.size < size:
                 if xp is np:
                     buf = np.empty(size, dtype=like.dtype)
                 else:
                     with like.device:
                         buf = xp.empty(size, dtype=like.dtype)
-                self._scratch[key] = buf
-            out.append(buf[:size].reshape(like.shape))
-        return out
+                # views of the smaller buffer would keep it alive: make them again
+                for key in [k for k in self._scratch if len(k) == len(where) + 2]:
+                    del self._scratch[key]
+                self._scratch[where + (slot,)] = buf
+        views = [self._scratch[where + (slot,)][:size].reshape(like.shape)
+                 for slot in range(count)]
+        self._scratch[where + (count, like.shape)] = views
+        return views
 
     def _prepare(self, index, weight, grad):
         """Common prologue of an update: check shapes, count, per-index lr and wd."""

@@ -91,7 +91,7 @@ class SGD(_MomentumOptimizer):
         # sgd_mom_update; a non-positive momentum is not passed to the kernel (0).
         momentum = self.momentum if self.momentum > 0 else 0.0
         xp = array_module(weight)
-        g, t = self._buffers(weight, 2)
+        g, t = self._buffers(weight, 2) if wd else (self._buffers(weight, 1)[0], None)
         if self._kernel_clip() is None:
             xp.multiply(grad, self.rescale_grad * lr, out=g)     # one pass: lr * rescale * grad
         else:
