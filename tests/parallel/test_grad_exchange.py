@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from raymod.base import MXNetError
+from raymod.context import to_numpy
 from raymod.parallel import grad_exchange as gx
 from raymod.parallel.grad_exchange import BufferRef, ByValue, GradientExchange, sum_into
 
@@ -179,3 +180,18 @@ def test_unknown_buffers_and_messages_are_errors():
         GradientExchange().gather("k", 0, [BufferRef((1, 2), 0)])
     with pytest.raises(MXNetError, match="received list"):
         GradientExchange().gather("k", 0, [[np.zeros(2)]])
+
+
+def test_device_arrays_are_published_and_summed_on_their_device(ctx):
+    """GPU workers publish host copies of their gradients and sum them on the device."""
+    xp = ctx.xp
+    rng = np.random.default_rng(9)
+    a, b = GradientExchange(), GradientExchange()
+    for _ in range(5):
+        host = [_grads(rng), _grads(rng)]
+        on_device = [{n: xp.asarray(v) for n, v in g.items()} for g in host]
+        messages, sources = _round([a, b], on_device)
+        dst = xp.zeros(SHAPES["w"], np.float32)
+        sum_into(xp, dst, [s["w"] for s in sources[1]])
+        np.testing.assert_array_equal(to_numpy(dst), host[0]["w"] + host[1]["w"])
+    assert isinstance(messages[0], BufferRef)
