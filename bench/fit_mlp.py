@@ -1,36 +1,60 @@
-"""One epoch of Module.fit on MNIST-shaped data against a hand-written numpy loop.
+"""One epoch of Module.fit on MNIST-shaped data against a lean hand-written numpy loop.
 
-    python bench/fit_mlp.py [--repeats 3] [--samples 60000] [--profile]
+    python bench/fit_mlp.py [--repeats 3] [--samples 60000] [--threads N]
+                            [--placements in_process,ray] [--no-shuffle]
+                            [--phases] [--profile] [--no-memory]
 
 Both sides train the same network on the same synthetic data (60,000 samples
 of 784 features, 10 classes): MLP 784-512-256-10 with relu, softmax
 cross-entropy (SoftmaxOutput), batch 128, SGD with momentum 0.9 and learning
-rate 0.1, rescale_grad 1/128, the last batch padded as NDArrayIter pads it,
-and a running training accuracy (fit's default metric). The numpy loop is
-what a careful person would write by hand: preallocated out= buffers and
-in-place updates.
+rate 0.1, rescale_grad 1/128, the samples shuffled every epoch, the last batch
+padded as NDArrayIter pads it, and a running training accuracy (fit's default
+metric). The numpy loop (`LeanLoop`, `NumpyMLP`) is what a careful person
+would write by hand: one permutation per epoch, each batch gathered into a
+preallocated buffer, out= buffers and in-place updates, nothing allocated
+per step. Before timing, `check_same_math` runs three steps of both from the
+same weights on the same batches and prints how far apart the weights are.
 
-Each side runs in a fresh subprocess (so the two peak resident set sizes,
-from resource.getrusage maxrss, do not share a peak): one warm-up epoch,
-then `--repeats` timed epochs; the median is reported. raymod runs with the
-in-process placement on a single cpu context. The target (issue 4) is
-raymod <= 1.15x the numpy loop.
+The figures (issue 10; ratios within this run):
 
-Wall time is the measure; process CPU time is printed beside it because on a
-shared machine it is less disturbed by other processes. `--threads N` sets
-the BLAS thread count of both children. `--phases` adds the CPU time per
-batch of each step (io, forward, backward, update, metric) on both sides.
-`--profile` also runs one raymod epoch under cProfile and prints the top
-entries by own time, to find overhead outside the matrix products.
+(b) fit: one epoch of in-process `Module.fit` against one epoch of the numpy
+    loop. Throughput ratio fit/numpy; target >= 0.90.
+(c) step: steady state, `forward_backward` + `update` on premade batches (a
+    value fetched at the end, so nothing is left queued) against the numpy
+    loop's step on the same arrays. Time ratio raymod/numpy; target <= 1.10,
+    for each placement in `--placements`.
+(a) ray: with 'ray' in `--placements`, one epoch of `Module.fit` on one Ray
+    actor against the in-process one. Throughput ratio; target >= 0.95.
+
+The sides take turns in one process (the order alternating between rounds):
+a warm-up epoch each, then `--repeats` rounds of one epoch each; the step
+figure times `--steps` steps per side and round over `--step-rounds` rounds.
+Reported: medians, and the median of the per-round ratios (which resists load
+from other processes better than a ratio of medians). Wall time is the
+measure; process CPU time is printed beside it (on the in-process sides it is
+less disturbed by other processes; a Ray actor's CPU is not in it).
+
+Peak memory: the numpy loop and in-process fit each run a warm-up and one
+epoch in a fresh subprocess; the peak resident set size (ru_maxrss) of each
+is printed (`--no-memory` skips this).
+
+`--threads N` limits BLAS to N threads (threadpoolctl here, the environment
+in the memory subprocesses, `set_cpu_worker_threads` for Ray actors).
+`--phases` adds the CPU time per batch of each part of a step (io, forward,
+backward, update, metric) on both sides. `--profile` runs one more in-process
+fit epoch under cProfile and prints the top entries by own time.
 """
 import argparse
+import contextlib
 import json
+import logging
 import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +62,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES, CLASSES, HIDDEN = 784, 10, (512, 256)
 BATCH, LR, MOMENTUM = 128, 0.1, 0.9
-TARGET = 1.15
+TARGETS = {"fit": 0.90, "step": 1.10, "ray": 0.95}
+TARGET = 1.15           # issue 4: in-process fit epoch <= 1.15x the numpy loop's
 
 
 def synthetic_mnist(samples, seed=0):
@@ -54,59 +79,23 @@ def _peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-# ---------------------------------------------------------------------- raymod side
-def _raymod_module():
-    sys.path.insert(0, str(ROOT))
-    import raymod as rm
-    import raymod.io  # noqa: F401
-
-    data = rm.sym.Variable("data")
-    net = rm.sym.FullyConnected(data, num_hidden=HIDDEN[0], name="fc1")
-    net = rm.sym.Activation(net, act_type="relu", name="relu1")
-    net = rm.sym.FullyConnected(net, num_hidden=HIDDEN[1], name="fc2")
-    net = rm.sym.Activation(net, act_type="relu", name="relu2")
-    net = rm.sym.FullyConnected(net, num_hidden=CLASSES, name="fc3")
-    net = rm.sym.SoftmaxOutput(net, name="softmax")
-    return rm, rm.mod.Module(net, context=rm.cpu(), placement="in_process")
-
-
-def run_raymod(samples, repeats, profile=False):
-    rm, mod = _raymod_module()
-    x, y = synthetic_mnist(samples)
-    train = rm.io.NDArrayIter(x, y, batch_size=BATCH, shuffle=False, last_batch_handle="pad")
-    opt = {"learning_rate": LR, "momentum": MOMENTUM}
-    rm.random.seed(0)
-    times, cpu = [], []
-    for epoch in range(repeats + 1):          # epoch 0 is the warm-up (binds, allocates)
-        tic, ctic = time.perf_counter(), time.process_time()
-        mod.fit(train, num_epoch=epoch + 1, begin_epoch=epoch, optimizer_params=opt,
-                initializer=rm.init.Xavier())
-        times.append(time.perf_counter() - tic)
-        cpu.append(time.process_time() - ctic)
-    result = {"times": times[1:], "cpu": cpu[1:], "peak_rss_mib": _peak_rss_mib()}
-    if profile:
-        import cProfile
-        import io
-        import pstats
-        prof = cProfile.Profile()
-        prof.enable()
-        mod.fit(train, num_epoch=repeats + 2, begin_epoch=repeats + 1, optimizer_params=opt)
-        prof.disable()
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
-        result["profile"] = out.getvalue()
-    return result
-
-
-# ---------------------------------------------------------------------- numpy side
+# ---------------------------------------------------------------------- the numpy loop
 class NumpyMLP:
-    """The same training step by hand, allocation-free after construction."""
+    """The training step by hand, allocation-free after construction.
 
-    def __init__(self, batch, seed=0):
+    `params` ({'fc1_weight': ..., 'fc1_bias': ..., ...}) gives the starting
+    weights (copied); by default they are Xavier-uniform from `seed`.
+    """
+
+    def __init__(self, batch, seed=0, params=None):
         rng = np.random.default_rng(seed)
         sizes = (FEATURES,) + HIDDEN + (CLASSES,)
         self.w, self.b, self.mw, self.mb, self.gw, self.gb = [], [], [], [], [], []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            if params is not None:
+                self.w.append(np.array(params[f"fc{i}_weight"], np.float32))
+                self.b.append(np.array(params[f"fc{i}_bias"], np.float32))
+                continue
             scale = np.sqrt(3.0 / ((fan_in + fan_out) / 2))        # Xavier(uniform, avg, 3)
             self.w.append(rng.uniform(-scale, scale, (fan_out, fan_in)).astype(np.float32))
             self.b.append(np.zeros(fan_out, np.float32))
@@ -123,14 +112,23 @@ class NumpyMLP:
         self.pred = np.empty(batch, np.int64)
         self.mask = [np.empty((batch, n), bool) for n in HIDDEN]
 
+    @property
+    def probs(self):
+        """The softmax output of the last forward."""
+        return self.act[-1]
+
     def step(self, x, y):
-        """Forward, backward, SGD-momentum update; returns the number of correct predictions."""
-        correct = self.forward(x, y)
+        """Forward, backward, SGD-momentum update (`y`: int64 class numbers)."""
+        self.forward(x)
         self.backward(x, y)
         self.update(x.shape[0])
-        return correct
 
-    def forward(self, x, y):
+    def correct(self, y):
+        """The number of right predictions of the last forward."""
+        np.argmax(self.act[-1], axis=1, out=self.pred)
+        return int(np.count_nonzero(self.pred == y))
+
+    def forward(self, x):
         inp = x
         for i, (w, b) in enumerate(zip(self.w, self.b)):
             out = self.act[i]
@@ -145,13 +143,11 @@ class NumpyMLP:
         np.exp(p, out=p)
         np.sum(p, axis=1, keepdims=True, out=self.rowsum)
         p /= self.rowsum
-        np.argmax(p, axis=1, out=self.pred)
-        return int(np.count_nonzero(self.pred == y))
 
     def backward(self, x, y):
         g = self.dact[-1]
         np.copyto(g, self.act[-1])
-        g[self.rows, y.astype(np.int64)] -= 1.0           # d(CE)/d(logits), unnormalised
+        g[self.rows, y] -= 1.0                            # d(CE)/d(logits), unnormalised
         for i in range(len(self.w) - 1, -1, -1):
             below = x if i == 0 else self.act[i - 1]
             np.dot(g.T, below, out=self.gw[i])
@@ -173,35 +169,245 @@ class NumpyMLP:
                 w += m
 
 
-def _padded_batches(x, y, batch):
-    """The batches NDArrayIter(last_batch_handle='pad') yields (last one wraps around)."""
-    n = x.shape[0]
-    bx, by = np.empty((batch, x.shape[1]), x.dtype), np.empty(batch, y.dtype)
-    for start in range(0, n, batch):
-        end = start + batch
-        if end <= n:
-            yield x[start:end], y[start:end]
-        else:
-            rest = n - start
-            bx[:rest], by[:rest] = x[start:], y[start:]
-            bx[rest:], by[rest:] = x[:end - n], y[:end - n]
-            yield bx, by
+class LeanLoop:
+    """Epochs of the numpy loop: shuffle, gather each batch, step, count right answers.
+
+    The last batch is padded with the epoch's first samples, as NDArrayIter's 'pad'.
+    """
+
+    def __init__(self, x, y, batch=BATCH, seed=0, shuffle=True):
+        self.x, self.y = x, y.astype(np.int64)
+        self.batch, self.shuffle = batch, shuffle
+        self.net = NumpyMLP(batch, seed)
+        self.rng = np.random.default_rng(seed)
+        self.bx = np.empty((batch, x.shape[1]), x.dtype)
+        self.by = np.empty(batch, np.int64)
+
+    def batches(self):
+        """(rows, x rows, labels) of each batch of one epoch; the buffers are reused."""
+        n, b = len(self.x), self.batch
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(0, n, b):
+            rows = order[start:start + b]
+            if len(rows) < b:
+                rows = np.concatenate([rows, np.resize(order, b - len(rows))])
+            # mode='clip' (the rows are valid): with the default 'raise', take buffers out=
+            np.take(self.x, rows, axis=0, out=self.bx, mode="clip")
+            np.take(self.y, rows, out=self.by, mode="clip")
+            yield rows, self.bx, self.by
+
+    def epoch(self):
+        """One epoch; returns the running training accuracy."""
+        correct = seen = 0
+        for _, bx, by in self.batches():
+            self.net.step(bx, by)
+            correct += self.net.correct(by)
+            seen += len(by)
+        return correct / seen
 
 
+# ---------------------------------------------------------------------- the raymod side
+def mlp_symbol(rm):
+    data = rm.sym.Variable("data")
+    net = rm.sym.FullyConnected(data, num_hidden=HIDDEN[0], name="fc1")
+    net = rm.sym.Activation(net, act_type="relu", name="relu1")
+    net = rm.sym.FullyConnected(net, num_hidden=HIDDEN[1], name="fc2")
+    net = rm.sym.Activation(net, act_type="relu", name="relu2")
+    net = rm.sym.FullyConnected(net, num_hidden=CLASSES, name="fc3")
+    return rm.sym.SoftmaxOutput(net, name="softmax")
+
+
+def _import_raymod():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import raymod as rm
+    import raymod.io  # noqa: F401
+    return rm
+
+
+class RaymodFit:
+    """Epochs of `Module.fit` (one fit call each) on one cpu context of `placement`."""
+
+    def __init__(self, rm, x, y, placement="in_process", shuffle=True, seed=0):
+        self.rm = rm
+        rm.random.seed(seed)
+        np.random.seed(seed)                  # NDArrayIter shuffles with numpy's global state
+        self.mod = rm.mod.Module(mlp_symbol(rm), context=rm.cpu(), placement=placement)
+        self.train = rm.io.NDArrayIter(x, y, batch_size=BATCH, shuffle=shuffle,
+                                       last_batch_handle="pad")
+        self.epochs = 0
+
+    def epoch(self):
+        """One epoch of fit; returns the training accuracy fit logged."""
+        with _quiet():
+            history = self.mod.fit(self.train, begin_epoch=self.epochs,
+                                   num_epoch=self.epochs + 1, initializer=self.rm.init.Xavier(),
+                                   optimizer_params={"learning_rate": LR, "momentum": MOMENTUM})
+        self.epochs += 1
+        return history[-1].train["accuracy"]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """fit warns that the module is already bound and initialised on every later call."""
+    level = logging.root.level
+    logging.root.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logging.root.setLevel(level)
+
+
+def premade_batches(rm, x, y, count):
+    """`count` batches as (numpy x, int64 y) and as DataBatch, the same arrays."""
+    out = []
+    for k in range(count):
+        rows = np.arange(k * BATCH, (k + 1) * BATCH) % len(x)
+        bx, by = np.ascontiguousarray(x[rows]), y[rows]
+        out.append(((bx, by.astype(np.int64)),
+                    rm.io.DataBatch([rm.nd.array(bx)], [rm.nd.array(by)])))
+    return out
+
+
+def numpy_steps(net, batches, steps):
+    for k in range(steps):
+        bx, by = batches[k % len(batches)][0]
+        net.step(bx, by)
+    return float(net.probs[0, 0])
+
+
+def raymod_steps(mod, batches, steps):
+    for k in range(steps):
+        mod.forward_backward(batches[k % len(batches)][1])
+        mod.update()
+    return float(mod.get_outputs()[0][0, 0])    # a fetched value: nothing left queued
+
+
+# ---------------------------------------------------------------------- the same math
+def check_same_math(rm, x, y, steps=3):
+    """Both sides from the same weights on the same batches: the largest difference of
+    any weight after `steps` steps, relative to that weight's largest magnitude."""
+    fit = RaymodFit(rm, x, y, shuffle=True, seed=1)
+    fit.mod.bind(fit.train.provide_data, fit.train.provide_label)
+    fit.mod.init_params(initializer=rm.init.Xavier())
+    fit.mod.init_optimizer(optimizer_params={"learning_rate": LR, "momentum": MOMENTUM})
+    arg_params, _ = fit.mod.get_params()
+    net = NumpyMLP(BATCH, params=arg_params)
+    metric, correct = rm.metric.create("acc"), 0
+    for _ in range(steps):
+        batch = next(fit.train)
+        fit.mod.forward_backward(batch)
+        fit.mod.update()
+        fit.mod.update_metric(metric, batch.label)
+        bx = np.asarray(batch.data[0])
+        by = np.asarray(batch.label[0]).astype(np.int64)
+        net.step(bx, by)
+        correct += net.correct(by)
+    if metric.sum_metric != correct:
+        raise AssertionError(f"accuracy counts differ: fit {metric.sum_metric}, numpy {correct}")
+    arg_params, _ = fit.mod.get_params()
+    worst = 0.0
+    for i, (w, b) in enumerate(zip(net.w, net.b), start=1):
+        for mine, name in ((w, f"fc{i}_weight"), (b, f"fc{i}_bias")):
+            theirs = np.asarray(arg_params[name])
+            scale = max(float(np.abs(theirs).max()), 1e-12)
+            worst = max(worst, float(np.abs(mine - theirs).max()) / scale)
+    return worst
+
+
+# ---------------------------------------------------------------------- timing
+def _timed(fn):
+    tic, ctic = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - tic, time.process_time() - ctic
+
+
+def take_turns(sides, rounds):
+    """{name: [(wall, cpu) per round]}: each round runs every side once, the order
+    reversed every other round."""
+    names = list(sides)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times[name].append(_timed(sides[name]))
+    return times
+
+
+def _median_ratio(times, num, den, field=0):
+    return statistics.median(a[field] / b[field] for a, b in zip(times[num], times[den]))
+
+
+def _line(name, per_round, unit, scale):
+    walls = [w * scale for w, _ in per_round]
+    cpus = [c * scale for _, c in per_round]
+    runs = " ".join(f"{w:.3f}" for w in walls)
+    return (f"  {name:18s} {statistics.median(walls):8.3f} {unit} wall (rounds: {runs})  "
+            f"cpu {statistics.median(cpus):.3f} {unit}")
+
+
+def _verdict(value, target, higher_is_better):
+    ok = value >= target if higher_is_better else value <= target
+    return f"{'meets' if ok else 'misses'} the {'>=' if higher_is_better else '<='} {target}x target"
+
+
+def figure_fit(rm, x, y, args, fits):
+    """(b), and (a) when a Ray side is in `fits`: epochs taking turns."""
+    lean = LeanLoop(x, y, shuffle=not args.no_shuffle)
+    sides = {"numpy loop": lean.epoch}
+    sides.update({f"fit {p}": fit.epoch for p, fit in fits.items()})
+    take_turns(sides, 1)                                        # warm-up (binds, allocates)
+    times = take_turns(sides, args.repeats)
+    batches = -(-len(x) // BATCH)
+    print(f"epoch (s), {len(x)} samples = {batches} batches; samples/s from the median:")
+    for name, per_round in times.items():
+        rate = len(x) / statistics.median(w for w, _ in per_round)
+        print(_line(name, per_round, "s", 1.0) + f"  {rate:,.0f} samples/s")
+    ratio = _median_ratio(times, "numpy loop", "fit in_process")
+    cpu = _median_ratio(times, "numpy loop", "fit in_process", field=1)
+    print(f"(b) fit in_process / numpy loop throughput = {ratio:.3f} wall, {cpu:.3f} cpu "
+          f"(median of per-round ratios; {_verdict(ratio, TARGETS['fit'], True)})")
+    print(f"    issue 4: fit epoch / numpy loop epoch = {1 / ratio:.3f} wall "
+          f"({_verdict(1 / ratio, TARGET, False)})")
+    if "fit ray" in times:
+        ratio = _median_ratio(times, "fit in_process", "fit ray")
+        print(f"(a) fit ray / fit in_process throughput = {ratio:.3f} wall "
+              f"({_verdict(ratio, TARGETS['ray'], True)})")
+    return times
+
+
+def figure_step(rm, x, y, args, fits):
+    """(c): steady-state steps on premade batches, each placement against numpy."""
+    batches = premade_batches(rm, x, y, 16)
+    net = NumpyMLP(BATCH)
+    sides = {"numpy step": lambda: numpy_steps(net, batches, args.steps)}
+    for placement, fit in fits.items():
+        sides[f"step {placement}"] = (lambda mod=fit.mod:
+                                      raymod_steps(mod, batches, args.steps))
+    take_turns(sides, 1)
+    times = take_turns(sides, args.step_rounds)
+    print(f"steady-state step (ms), {args.steps} steps per round:")
+    for name, per_round in times.items():
+        print(_line(name, per_round, "ms", 1e3 / args.steps))
+    for placement in fits:
+        ratio = _median_ratio(times, f"step {placement}", "numpy step")
+        print(f"(c) step {placement} / numpy step = {ratio:.3f} wall "
+              f"({_verdict(ratio, TARGETS['step'], False)})")
+    return times
+
+
+# ---------------------------------------------------------------------- phases, profile
 def _phase_clock(phases, name, tic):
     now = time.process_time()
     phases[name] = phases.get(name, 0.0) + now - tic
     return now
 
 
-def phases_raymod(samples):
-    """CPU ms per batch of each step of fit's loop, run by hand (after a warm-up epoch)."""
-    rm, mod = _raymod_module()
-    x, y = synthetic_mnist(samples)
-    train = rm.io.NDArrayIter(x, y, batch_size=BATCH, last_batch_handle="pad")
-    mod.fit(train, num_epoch=1, optimizer_params={"learning_rate": LR, "momentum": MOMENTUM},
-            initializer=rm.init.Xavier())
+def phases_raymod(rm, fit):
+    """CPU ms per batch of each part of fit's loop, run by hand (after fit's epochs)."""
     metric, phases, nbatch = rm.metric.create("acc"), {}, 0
+    train, mod = fit.train, fit.mod
     train.reset()
     tic = time.process_time()
     for batch in train:
@@ -215,101 +421,138 @@ def phases_raymod(samples):
         mod.update_metric(metric, batch.label)
         tic = _phase_clock(phases, "metric", tic)
         nbatch += 1
+    train.reset()
     return {k: 1e3 * v / nbatch for k, v in phases.items()}
 
 
-def phases_numpy(samples):
-    x, y = synthetic_mnist(samples)
-    net, phases, nbatch = NumpyMLP(BATCH), {}, 0
-    for bx, by in _padded_batches(x, y, BATCH):           # warm-up
-        net.step(bx, by)
+def phases_numpy(lean):
+    net, phases, nbatch = lean.net, {}, 0
     tic = time.process_time()
-    for bx, by in _padded_batches(x, y, BATCH):
+    for _, bx, by in lean.batches():
         tic = _phase_clock(phases, "io", tic)
-        net.forward(bx, by)                               # includes the accuracy
+        net.forward(bx)
         tic = _phase_clock(phases, "forward", tic)
         net.backward(bx, by)
         tic = _phase_clock(phases, "backward", tic)
         net.update(bx.shape[0])
         tic = _phase_clock(phases, "update", tic)
+        net.correct(by)
+        tic = _phase_clock(phases, "metric", tic)
         nbatch += 1
     return {k: 1e3 * v / nbatch for k, v in phases.items()}
 
 
-def run_numpy(samples, repeats):
+def profile_fit(fit, top=25):
+    import cProfile
+    import io
+    import pstats
+    prof = cProfile.Profile()
+    prof.enable()
+    fit.epoch()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------- peak memory
+def _memory_child(mode, samples, shuffle):
+    """A warm-up epoch and one more, alone in this process: its peak RSS."""
     x, y = synthetic_mnist(samples)
-    net = NumpyMLP(BATCH)
-    times, cpu = [], []
-    for _ in range(repeats + 1):
-        tic, ctic = time.perf_counter(), time.process_time()
-        correct = seen = 0
-        for bx, by in _padded_batches(x, y, BATCH):
-            correct += net.step(bx, by)
-            seen += bx.shape[0]
-        _ = correct / seen                                 # the epoch's accuracy
-        times.append(time.perf_counter() - tic)
-        cpu.append(time.process_time() - ctic)
-    return {"times": times[1:], "cpu": cpu[1:], "peak_rss_mib": _peak_rss_mib()}
+    if mode == "numpy":
+        side = LeanLoop(x, y, shuffle=shuffle)
+    else:
+        side = RaymodFit(_import_raymod(), x, y, shuffle=shuffle)
+    side.epoch()
+    side.epoch()
+    print(json.dumps({"peak_rss_mib": _peak_rss_mib()}))
 
 
-# ---------------------------------------------------------------------- driver
-def _in_subprocess(mode, args):
-    cmd = [sys.executable, __file__, "--child", mode, "--samples", str(args.samples),
-           "--repeats", str(args.repeats)] + (["--profile"] if args.profile else []) + \
-        (["--phases"] if args.phases else [])
+def peak_memory(args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if args.threads:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(args.threads)
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    peaks = {}
+    for mode in ("numpy", "in_process"):
+        cmd = [sys.executable, __file__, "--memory-child", mode, "--samples",
+               str(args.samples)] + (["--no-shuffle"] if args.no_shuffle else [])
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        peaks[mode] = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+    print(f"peak RSS of a process running 2 epochs: numpy loop {peaks['numpy']:.0f} MiB, "
+          f"fit in_process {peaks['in_process']:.0f} MiB")
+    return peaks
+
+
+# ---------------------------------------------------------------------- driver
+def _blas_limit(threads):
+    if not threads:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                       # pragma: no cover
+        sys.exit("--threads needs threadpoolctl (pip install threadpoolctl)")
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def run(args):
+    rm = _import_raymod()
+    placements = [p for p in args.placements.split(",") if p]
+    if "in_process" not in placements:
+        sys.exit("--placements must include in_process (the figures compare against it)")
+    x, y = synthetic_mnist(args.samples)
+    threads = args.threads or os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"# samples={args.samples} batch={BATCH} mlp=784-512-256-10 relu sgd(momentum=0.9, "
+          f"lr=0.1) shuffle={not args.no_shuffle} blas_threads={threads} "
+          f"placements={','.join(placements)} rounds={args.repeats} (after 1 warm-up)")
+    print(f"same math: after 3 steps from the same weights, the weights differ by at most "
+          f"{check_same_math(rm, x, y):.2e} of their magnitude")
+    if "ray" in placements and args.threads:
+        from raymod.parallel import set_cpu_worker_threads
+        set_cpu_worker_threads(args.threads)
+    fits = {p: RaymodFit(rm, x, y, placement=p, shuffle=not args.no_shuffle)
+            for p in placements}
+    result = {"fit": figure_fit(rm, x, y, args, fits),
+              "step": figure_step(rm, x, y, args, fits)}
+    if args.phases:
+        lean = LeanLoop(x, y, shuffle=not args.no_shuffle)
+        lean.epoch()
+        for name, phases in (("numpy loop", phases_numpy(lean)),
+                             ("fit in_process", phases_raymod(rm, fits["in_process"]))):
+            text = "  ".join(f"{k} {v:.3f}" for k, v in phases.items())
+            print(f"  {name:15s} cpu ms/batch: {text}  total {sum(phases.values()):.3f}")
+    if args.profile:
+        print(profile_fit(fits["in_process"]))
+    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per side")
     parser.add_argument("--samples", type=int, default=60000)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--steps", type=int, default=50, help="steps per side and round")
+    parser.add_argument("--step-rounds", type=int, default=5)
+    parser.add_argument("--placements", default="in_process,ray",
+                        help="comma-separated: in_process (required) and ray")
+    parser.add_argument("--no-shuffle", action="store_true",
+                        help="train in the data's order (both sides)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="BLAS threads (0: the environment's setting)")
     parser.add_argument("--phases", action="store_true",
                         help="also report CPU ms per batch of io/forward/backward/update/metric")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="BLAS threads in both children (0: inherit the environment)")
-    parser.add_argument("--child", choices=["raymod", "numpy"], help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak RSS children")
+    parser.add_argument("--memory-child", choices=["numpy", "in_process"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child == "raymod":
-        result = run_raymod(args.samples, args.repeats, args.profile)
-        if args.phases:
-            result["phases"] = phases_raymod(args.samples)
-        print(json.dumps(result))
-        return
-    if args.child == "numpy":
-        result = run_numpy(args.samples, args.repeats)
-        if args.phases:
-            result["phases"] = phases_numpy(args.samples)
-        print(json.dumps(result))
-        return
-    results = {mode: _in_subprocess(mode, args) for mode in ("numpy", "raymod")}
-    med = {mode: statistics.median(r["times"]) for mode, r in results.items()}
-    cpu = {mode: statistics.median(r["cpu"]) for mode, r in results.items()}
-    threads = args.threads or os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"samples={args.samples} batch={BATCH} mlp=784-512-256-10 relu sgd(momentum=0.9, "
-          f"lr=0.1) repeats={args.repeats} (median after 1 warm-up epoch) blas_threads={threads}")
-    for mode in ("numpy", "raymod"):
-        r = results[mode]
-        times = " ".join(f"{t:.3f}" for t in r["times"])
-        print(f"{mode:7s} epoch {med[mode]:.3f} s wall  (runs: {times})  cpu {cpu[mode]:.3f} s  "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
-    ratio = med["raymod"] / med["numpy"]
-    verdict = "meets" if ratio <= TARGET else "misses"
-    print(f"ratio raymod/numpy = {ratio:.3f} wall, {cpu['raymod'] / cpu['numpy']:.3f} cpu "
-          f"({verdict} the <= {TARGET}x target on wall time)")
-    if args.phases:
-        for mode in ("numpy", "raymod"):
-            phases = results[mode]["phases"]
-            text = "  ".join(f"{k} {v:.3f}" for k, v in phases.items())
-            print(f"{mode:7s} cpu ms/batch: {text}  total {sum(phases.values()):.3f}")
-    if args.profile:
-        print(results["raymod"].get("profile", ""))
+    if args.memory_child:
+        _memory_child(args.memory_child, args.samples, not args.no_shuffle)
+        return None
+    with _blas_limit(args.threads):
+        result = run(args)
+    if not args.no_memory:
+        result["peak_rss_mib"] = peak_memory(args)
+    return result
 
 
 if __name__ == "__main__":
