@@ -349,7 +349,8 @@ def _line(name, per_round, unit, scale):
 
 def _verdict(value, target, higher_is_better):
     ok = value >= target if higher_is_better else value <= target
-    return f"{'meets' if ok else 'misses'} the {'>=' if higher_is_better else '<='} {target}x target"
+    sign = ">=" if higher_is_better else "<="
+    return f"{'meets' if ok else 'misses'} the {sign} {target}x target"
 
 
 def figure_fit(rm, x, y, args, fits):
