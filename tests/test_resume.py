@@ -274,6 +274,7 @@ def test_states_without_the_optimizer_carry_the_update_counts():
     resumed.set_states(blob)
     assert resumed.optimizer.num_update == 3
     assert resumed.optimizer.learning_rate == first.optimizer.learning_rate
+    assert resumed.get_states() == blob             # loading then saving changes nothing
     _steps(resumed, w, range(3, 6))
     np.testing.assert_array_equal(w, w_whole)
 

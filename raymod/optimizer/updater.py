@@ -102,14 +102,13 @@ class Updater:
         self.states_synced = dict.fromkeys(self.states.keys(), False)
 
     def _restore_counts(self, progress):
+        # Every device's counters become the saved ones (so get_states gives back
+        # what was loaded); a device first seen later gets them on its first update.
         opt = self.optimizer
         self._loaded_counts = dict(progress["index_update_counts"])
         for counts in opt._all_index_update_counts.values():
-            for idx in list(counts):
-                if idx in self._loaded_counts:
-                    counts[idx] = self._loaded_counts[idx]
-                else:   # an index the saved run never updated starts again
-                    del counts[idx]
+            counts.clear()
+            counts.update(self._loaded_counts)
         opt.num_update = int(progress["num_update"])
 
     def set_mxnet_states(self, states):
