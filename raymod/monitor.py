@@ -12,8 +12,22 @@ def _default_stat(x):
     return np.linalg.norm(x) / np.sqrt(x.size) if x.size else 0.0
 
 
+def _as_ndarray(array):
+    """MXNet hands `stat_func` an NDArray: host arrays become NDArray views (no copy)."""
+    from .ndarray import NDArray
+    if isinstance(array, np.ndarray) and not isinstance(array, NDArray):
+        return array.view(NDArray)
+    return array
+
+
 class Monitor:
-    """MXNet's Monitor: `install(exe)`, then `tic()` / `toc()` / `toc_print()` per batch."""
+    """MXNet's Monitor: `install(exe)`, then `tic()` / `toc()` / `toc_print()` per batch.
+
+    On Ray workers the module installs a copy of the monitor on each worker
+    (`stat_func` travels with it, so it must pickle with cloudpickle, as
+    lambdas and closures do); the statistics are computed there and `toc()`
+    gathers them into the same list.
+    """
 
     def __init__(self, interval, stat_func=None, pattern=".*", sort=False, monitor_all=False):
         self.interval = interval
@@ -25,15 +39,34 @@ class Monitor:
         self.queue = []
         self.step = 0
         self.exes = []
+        self._remote = []        # executor groups on Ray workers that collect for us
+
+    def __getstate__(self):
+        # A copy sent to a worker takes the settings, not the driver's executors.
+        state = dict(self.__dict__)
+        state.update(exes=[], _remote=[], queue=[], activated=False)
+        return state
 
     def stat_helper(self, name, array):
         if not self.activated or not self.re_prog.match(name):
             return
-        self.queue.append((self.step, name, self.stat_func(array)))
+        self.queue.append((self.step, name, self.stat_func(_as_ndarray(array))))
 
     def install(self, exe):
         exe.set_monitor_callback(self.stat_helper, self.monitor_all)
         self.exes.append(exe)
+
+    def install_remote(self, source):
+        """Collect from `source` too: an object whose `monitor_collect(monitor)` returns
+        (op statistics, argument statistics) computed on the workers."""
+        if source not in self._remote:
+            self._remote.append(source)
+
+    def argument_stats(self, exe, step):
+        """(step, name, stat) for every matching argument and aux state of `exe`."""
+        return [(step, name, self.stat_func(_as_ndarray(array)))
+                for name, array in list(exe.arg_dict.items()) + list(exe.aux_dict.items())
+                if self.re_prog.match(name)]
 
     def tic(self):
         """Start collecting if this batch is one of every `interval`."""
@@ -46,10 +79,14 @@ class Monitor:
         """Stop collecting; add matching arguments and aux states; return (step, name, stat)."""
         if not self.activated:
             return []
+        arg_stats = []
+        for source in self._remote:
+            ops, args = source.monitor_collect(self)
+            self.queue.extend(ops)
+            arg_stats.extend(args)
         for exe in self.exes:
-            for name, array in list(exe.arg_dict.items()) + list(exe.aux_dict.items()):
-                if self.re_prog.match(name):
-                    self.queue.append((self.step, name, self.stat_func(array)))
+            self.queue.extend(self.argument_stats(exe, self.step))
+        self.queue.extend(arg_stats)
         self.activated = False
         res = []
         queue = sorted(self.queue, key=lambda x: x[1]) if self.sort else self.queue

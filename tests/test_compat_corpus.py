@@ -13,9 +13,9 @@ The scripts are MXNet's as much as raymod's: each one passes on the real
 mxnet 1.9.1 (with scikit-learn) as it stands, e.g.
 `/tmp/mxvenv/bin/python tests/mxnet_scripts/stochastic_depth.py`.
 
-Known failures are issue 9's bugs, marked xfail(strict=True) with the bug:
+A known failure goes into KNOWN_BUGS, marked xfail(strict=True) with the bug:
 when a fix lands the case passes, the strict mark turns that into a failure,
-and the mark comes off.
+and the mark comes off. (Issue 9's all came off: every script passes on both.)
 """
 import json
 import os
@@ -28,26 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "tests", "mxnet_scripts")
 SCRIPTS = sorted(f[:-3] for f in os.listdir(CORPUS) if f.endswith(".py"))
 
-KNOWN_BUGS = {
-    ("fit_checkpoint_speedometer", "in_process"):
-        "issue 9: Module.get_params returns plain numpy arrays, so arg_params[k].asnumpy() "
-        "raises AttributeError",
-    ("fit_checkpoint_speedometer", "ray"):
-        "issue 9: get_params returns plain numpy arrays (AttributeError on .asnumpy()); "
-        "behind it, Speedometer on Ray reports ~18x the real samples/sec",
-    ("monitor_weights", "in_process"):
-        "issue 9: a Monitor's stat_func receives plain numpy arrays, not NDArrays "
-        "(AttributeError on .asnumpy())",
-    ("monitor_weights", "ray"):
-        "issue 9: install_monitor raises ModuleStateError on Ray ('execs holds device "
-        "arrays, which live on the Ray workers')",
-    ("stochastic_depth", "ray"):
-        "issue 9: get_outputs()/get_input_grads() arrays are read-only on Ray "
-        "(ValueError: output array is read-only at outputs[i] += computed[i])",
-    ("benchmark_waitall", "ray"):
-        "issue 9: mx.nd.waitall() is a no-op and does not wait for the queued Ray worker "
-        "calls (reading the outputs after it takes ~40x the timed steps)",
-}
+KNOWN_BUGS = {}
 
 
 def _args(name, folder):

@@ -84,7 +84,7 @@ def _drains_first(method):
     """Wrap a read or reset so sums still held by remote workers are merged first."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        for link in self.__dict__.get("_remote_links", ()):
+        for link in tuple(self.__dict__.get("_remote_links", ())):   # drain may unlink
             link.drain()
         return method(self, *args, **kwargs)
     wrapper._drains_first = True
@@ -104,7 +104,7 @@ class _Statistic:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        for link in obj.__dict__.get("_remote_links", ()):
+        for link in tuple(obj.__dict__.get("_remote_links", ())):
             link.drain()
         return obj.__dict__[self.slot]
 

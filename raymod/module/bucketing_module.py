@@ -229,6 +229,7 @@ class BucketingModule(BaseModule):
                     f"provide_label)")
             if module is None:
                 module = self._new_module(bucket_key)
+            self._check_no_new_parameters(bucket_key, module)
             source = self._share_source(data_shapes, label_shapes)
             curr = self._curr_module
             module.bind(data_shapes, label_shapes, curr.for_training, curr.inputs_need_grad,
@@ -238,6 +239,20 @@ class BucketingModule(BaseModule):
             self._buckets[bucket_key] = module
         self._curr_module = module
         self._curr_bucket_key = bucket_key
+
+    def _check_no_new_parameters(self, bucket_key, module):
+        """Every bucket computes with the default bucket's parameters: one that has
+        others would train weights nobody initialised (MXNet crashed there)."""
+        default = self._buckets[self._default_bucket_key]
+        new = [n for n in module._param_names if n not in default._param_names]
+        new += [n for n in module._aux_names if n not in default._aux_names]
+        if new:
+            raise ValueError(
+                f"bucket {bucket_key!r}: sym_gen's symbol has parameters the default bucket "
+                f"({self._default_bucket_key!r}) lacks: {new}. Every bucket shares the "
+                f"default bucket's parameters; give each parameter the same name in every "
+                f"bucket (name= on the layer), and make the default bucket the one with all "
+                f"of them")
 
     def _share_source(self, data_shapes, label_shapes):
         """The bound bucket with the largest inputs: the new bucket's inputs are views of its.

@@ -14,15 +14,21 @@ _PARAM_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta")
 _DEFAULT_INIT = object()     # init_params() without an initializer means Uniform(0.01)
 
 
+def _master_zeros(shape, dtype):
+    """A zero-filled host master copy: an NDArray, as MXNet's get_params returns."""
+    from ..ndarray import NDArray
+    return np.zeros(shape, dtype).view(NDArray)
+
+
 def _check_input_names(symbol, names, typename, throw):
     args = symbol.list_arguments()
     for name in names:
         if name in args:
             continue
         candidates = [a for a in args if not a.endswith(_PARAM_SUFFIXES)]
-        msg = (f"\033[91mYou created Module with Module(..., {typename}_names={names}) but "
+        msg = (f"You created Module with Module(..., {typename}_names={names}) but "
                f"input with name '{name}' is not found in symbol.list_arguments(). "
-               f"Did you mean one of:\n\t" + "\n\t".join(candidates) + "\033[0m")
+               f"Did you mean one of:\n\t" + "\n\t".join(candidates))
         if throw:
             raise ValueError(msg)
         warnings.warn(msg)
@@ -237,6 +243,7 @@ class Module(BaseModule):
             warnings.warn("Parameters already initialized and force_init=False. "
                           "set_params call ignored.", stacklevel=2)
             return
+        self._require(bound=True, call="set_params")
         self._exec_group.set_params(arg_params, aux_params, allow_extra=allow_extra)
         self._params_dirty = True
         self.params_initialized = True
@@ -326,8 +333,9 @@ class Module(BaseModule):
         arg_types = arg_types or [np.float32] * len(names)
         aux_types = aux_types or [np.float32] * len(self._aux_names)
         info = {n: (s, t) for n, s, t in zip(names, arg_shapes, arg_types)}
-        arg_params = {n: np.zeros(info[n][0], info[n][1]) for n in self._param_names}
-        aux_params = {n: np.zeros(s, t) for n, s, t in zip(self._aux_names, aux_shapes, aux_types)}
+        arg_params = {n: _master_zeros(*info[n]) for n in self._param_names}
+        aux_params = {n: _master_zeros(s, t)
+                      for n, s, t in zip(self._aux_names, aux_shapes, aux_types)}
         return arg_params, aux_params
 
     def reshape(self, data_shapes, label_shapes=None):
@@ -402,6 +410,7 @@ class Module(BaseModule):
         from ..fileio import atomic_write_bytes
         self._require(optimizer=True, call="save_optimizer_states")
         if self._update_on_kvstore:
+            self._exec_group.wait_all()      # deferred updates reach the store's states
             self._kvstore.save_optimizer_states(fname)
         else:
             atomic_write_bytes(fname, self._exec_group.get_updater_states())
@@ -410,6 +419,7 @@ class Module(BaseModule):
         """Load optimizer states saved by `save_optimizer_states` (path or fsspec URL)."""
         self._require(optimizer=True, call="load_optimizer_states")
         if self._update_on_kvstore:
+            self._exec_group.wait_all()      # no deferred update may apply after the load
             self._kvstore.load_optimizer_states(fname)
         else:
             from ..fileio import read_bytes

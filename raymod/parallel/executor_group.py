@@ -13,6 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..context import to_numpy
+from ..ndarray import NDArray
 from .errors import ModuleStateError
 from .slicing import batch_axis, slice_along, sliced_shape, split_input_slice
 
@@ -40,6 +41,75 @@ def _merge(per_device, axes):
             else:
                 merged.append(np.concatenate([np.asarray(a) for a in arrays], axis=axis))
     return merged
+
+
+def _handed_back(array, context, writable=True):
+    """An array as the group hands it to users: an `NDArray` of its own (MXNet's type,
+    writable, not changed by the next forward), or a read-only one for executor views.
+
+    Device (cupy) arrays are copied and stay on their device.
+    """
+    if not isinstance(array, np.ndarray):
+        return array.copy()
+    out = np.array(array, copy=True).view(NDArray)
+    out._ctx = context
+    out.flags.writeable = writable
+    return out
+
+
+class _WorkerExecutorView:
+    """`execs[i]` on Ray workers: the executor's dicts as read-only host copies.
+
+    Every access fetches the current values from the worker (after the work
+    queued before it), so a view is a snapshot, not the live array: writing
+    into it raises, as the executor's real arrays live in the worker process.
+    """
+
+    def __init__(self, group, rank):
+        self._group = group
+        self._rank = rank
+
+    def _fetch(self, which):
+        values = self._group._call("exec_arrays", self._group._key, which)[self._rank]
+        ctx = self._group.contexts[self._rank]
+        if which == "outputs":
+            return [_handed_back(v, ctx, writable=False) for v in values]
+        return {n: _handed_back(v, ctx, writable=False) for n, v in values.items()}
+
+    @property
+    def arg_dict(self):
+        return self._fetch("arg_dict")
+
+    @property
+    def grad_dict(self):
+        return self._fetch("grad_dict")
+
+    @property
+    def aux_dict(self):
+        return self._fetch("aux_dict")
+
+    @property
+    def outputs(self):
+        return self._fetch("outputs")
+
+    @property
+    def arg_arrays(self):
+        values = self.arg_dict
+        return [values[n] for n in self._group.arg_names]
+
+    @property
+    def grad_arrays(self):
+        values = self.grad_dict
+        return [values.get(n) for n in self._group.arg_names]
+
+    @property
+    def aux_arrays(self):
+        values = self.aux_dict
+        return [values[n] for n in self._group.aux_names]
+
+    def set_monitor_callback(self, callback, monitor_all=False):
+        raise ModuleStateError("the executor lives on a Ray worker: install a Monitor with "
+                               "Module.install_monitor(mon), which runs it on the workers")
 
 
 class DataParallelExecutorGroup:
@@ -92,6 +162,8 @@ class DataParallelExecutorGroup:
             self._owns_workers = shared_group is None
         self.data_shapes = self.label_shapes = None
         self._total_exec_bytes = 0
+        self._monitor = None
+        self._monitor_sent = None    # the monitor step already activated on the workers
         try:
             self.grad_req = self._resolve_grad_req(grad_req, _as_desc(data_shapes),
                                                    _as_desc(label_shapes))
@@ -109,16 +181,16 @@ class DataParallelExecutorGroup:
         return getattr(self._workers, "scheduler", None)
 
     def _call(self, method, *args, per_worker=None):
+        # A group sharing a bigger group's workers (shared_module on more devices)
+        # runs on the first n of them, as MXNet uses shared_group.execs[:n].
+        n = len(self.contexts)
         if self._scheduler is None:
-            n = len(self.contexts)
             if n == len(self._workers):
                 return self._workers.call(method, *args, per_worker=per_worker)
-            # A group sharing a bigger group's workers (shared_module on more devices)
-            # runs on the first n of them, as MXNet uses shared_group.execs[:n].
             extra = per_worker or [()] * n
             return self._workers.wait([self._workers.submit_one(r, method, *args, *extra[r])
                                        for r in range(n)])
-        return self._scheduler.call(method, *args, per_worker=per_worker)
+        return self._scheduler.call(method, *args, per_worker=per_worker, n=n)
 
     # ------------------------------------------------------------------ binding
     def _resolve_grad_req(self, grad_req, data_shapes, label_shapes):
@@ -197,6 +269,11 @@ class DataParallelExecutorGroup:
         self.label_layouts = [batch_axis(d.layout) for d in label_shapes] \
             if label_shapes else None
         self._output_shapes = infos[0]["output_shapes"]
+        self._device_output_shapes = [info["output_shapes"] for info in infos]
+        self._required_heads = infos[0]["required_heads"]
+        self._arg_dtypes = infos[0]["arg_dtypes"]
+        self._device_shapes_of = [{"arguments": info["arg_shapes"],
+                                   "auxiliary states": info["aux_shapes"]} for info in infos]
         self._total_exec_bytes = sum(info["nbytes"] for info in infos)
 
     def reshape(self, data_shapes, label_shapes):
@@ -209,7 +286,23 @@ class DataParallelExecutorGroup:
 
     # ------------------------------------------------------------------ parameters
     def set_params(self, arg_params, aux_params, allow_extra=False):
+        self._check_params(arg_params, aux_params, allow_extra)
         self._call("set_params", self._key, arg_params, aux_params, allow_extra)
+
+    def _check_params(self, arg_params, aux_params, allow_extra):
+        """Every name and shape checked here, before any device is written, with MXNet's
+        errors (names of data and label inputs are arguments too)."""
+        for given, what in ((arg_params, "arguments"), (aux_params, "auxiliary states")):
+            for name, value in (given or {}).items():
+                if name not in self._device_shapes_of[0][what]:
+                    if allow_extra:
+                        continue
+                    raise ValueError(f'Find name "{name}" that is not in the {what}')
+                for ctx, shapes in zip(self.contexts, self._device_shapes_of):
+                    expected, received = shapes[what][name], tuple(value.shape)
+                    if received != expected:
+                        raise ValueError(f"{name!r} expected shape {expected}, received "
+                                         f"{received} (device {ctx})")
 
     def get_params(self, arg_params, aux_params):
         """Average each parameter and aux state over the devices, into the given dicts."""
@@ -252,6 +345,7 @@ class DataParallelExecutorGroup:
             is_train = self.for_training
         per_device = self._slice_inputs(data_batch)
         if self._scheduler is not None:
+            self._activate_remote_monitor()
             self._scheduler.forward(self._key, per_device, is_train)
             return
         self._call("forward", self._key, per_worker=[(inputs, is_train) for inputs in per_device])
@@ -259,11 +353,13 @@ class DataParallelExecutorGroup:
     def backward(self, out_grads=None):
         if not self.for_training:
             raise ModuleStateError("re-bind with for_training=True to run backward")
+        if out_grads is not None and not isinstance(out_grads, (list, tuple)):
+            out_grads = [out_grads]
+        if self._scheduler is not None:
+            self._check_head_grads(out_grads)
         if out_grads is None:
             per_device = [(None,)] * len(self.contexts)
         else:
-            if not isinstance(out_grads, (list, tuple)):
-                out_grads = [out_grads]
             per_device = [([slice_along(np.asarray(to_numpy(g)), axis, sl)
                             for g, axis in zip(out_grads, self.output_layouts)],)
                           for sl in self.slices]
@@ -272,13 +368,35 @@ class DataParallelExecutorGroup:
             return
         self._call("backward", self._key, per_worker=per_device)
 
+    def _check_head_grads(self, out_grads):
+        """A deferred backward's head gradients, checked at the call (the workers would
+        find the same faults later, far from the call that made them)."""
+        from ..base import MXNetError
+        from ..executor_plan import HEAD_GRAD_REQUIRED
+        given = list(out_grads or [])
+        if len(given) > self.num_outputs:
+            raise MXNetError(f"backward: received {len(given)} head gradients for "
+                             f"{self.num_outputs} outputs")
+        given += [None] * (self.num_outputs - len(given))
+        if any(given[i] is None for i in self._required_heads):
+            raise MXNetError(HEAD_GRAD_REQUIRED)
+        for index, (grad, shape) in enumerate(zip(given, self.get_output_shapes())):
+            if grad is not None and tuple(grad.shape) != shape[1]:
+                raise MXNetError(f"backward: head gradient {index} has shape "
+                                 f"{tuple(grad.shape)}, expected {shape[1]}")
+
     def get_outputs(self, merge_multi_context=True, begin=0, end=None):
         end = self.num_outputs if end is None else end
         per_worker = self._call("outputs", self._key, not self._workers.in_process)
         outputs = [[w[i] for w in per_worker] for i in range(begin, end)]
-        if merge_multi_context:
-            return _merge(outputs, self.output_layouts[begin:end])
-        return outputs
+        return self._hand_back(outputs, self.output_layouts[begin:end], merge_multi_context)
+
+    def _hand_back(self, per_array, axes, merge):
+        """Per-device arrays as users get them: merged along the batch axis, or per device."""
+        if merge:
+            return [_handed_back(a, self.contexts[0]) for a in _merge(per_array, axes)]
+        return [[_handed_back(a, ctx) for a, ctx in zip(arrays, self.contexts)]
+                for arrays in per_array]
 
     def get_output_shapes(self):
         shapes = []
@@ -296,9 +414,7 @@ class DataParallelExecutorGroup:
         per_worker = self._call("input_grads", self._key, names,
                                         not self._workers.in_process)
         grads = [[w[i] for w in per_worker] for i in range(len(names))]
-        if merge_multi_context:
-            return _merge(grads, self.data_layouts)
-        return grads
+        return self._hand_back(grads, self.data_layouts, merge_multi_context)
 
     def get_states(self, merge_multi_context=True):
         if merge_multi_context:
@@ -306,7 +422,8 @@ class DataParallelExecutorGroup:
                                    "get_states yet.")
         per_worker = self._call("arrays", self._key, self.state_names,
                                         not self._workers.in_process)
-        return [[w[i] for w in per_worker] for i in range(len(self.state_names))]
+        states = [[w[i] for w in per_worker] for i in range(len(self.state_names))]
+        return self._hand_back(states, None, merge=False)
 
     def set_states(self, states=None, value=None):
         if states is not None and value is not None:
@@ -350,7 +467,20 @@ class DataParallelExecutorGroup:
 
     # ------------------------------------------------------------------ optimizer
     def init_updater(self, optimizer):
+        if self._scheduler is not None:
+            self._warn_float16(optimizer)
         self._call("init_updater", optimizer)
+
+    def _warn_float16(self, optimizer):
+        """The optimizer's float16 advice, given here: warnings raised on a Ray worker
+        never reach the user's warning filters."""
+        if getattr(optimizer, "multi_precision", False):
+            return
+        if any(self._arg_dtypes.get(n) == "float16" for n in self.param_names):
+            import warnings
+            warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy "
+                          "or slow convergence. Consider using multi_precision=True option "
+                          "of the optimizer", stacklevel=3)
 
     def schedule_update(self, kvstore, update_on_kvstore):
         """Ray workers: defer the optimizer step into the batch's fused call.
@@ -359,7 +489,8 @@ class DataParallelExecutorGroup:
         """
         if self._scheduler is None:
             return False
-        self._scheduler.update(self._key, self.param_names, kvstore, update_on_kvstore)
+        self._scheduler.update(self._key, self.param_names, kvstore, update_on_kvstore,
+                               n=len(self.contexts))
         return True
 
     def update(self):
@@ -374,25 +505,30 @@ class DataParallelExecutorGroup:
     def set_grads(self, grads):
         self._call("set_grads", self._key, grads)
 
+    def wait_all(self):
+        """Run everything deferred for the workers and wait for it (in-process: nothing
+        is deferred)."""
+        if self._scheduler is not None:
+            self._scheduler.wait_all()
+
     def get_updater_states(self, dump_optimizer=False):
         return self._call("get_updater_states", dump_optimizer)[0]
 
     def set_updater_states(self, states):
         self._call("set_updater_states", states)
 
-    # ------------------------------------------------------------------ in-process access
-    def _require_in_process(self, what):
-        if not self._workers.in_process:
-            raise ModuleStateError(f"{what} holds device arrays, which live on the Ray "
-                                   f"workers; use the in-process placement to reach them")
-
+    # ------------------------------------------------------------------ executors
     @property
     def execs(self):
-        self._require_in_process("execs")
-        return [w.executor(self._key) for w in self._workers.workers[:len(self.contexts)]]
+        """One executor per device: the Executor itself in-process, a view of it
+        (read-only host copies fetched on access) on Ray workers."""
+        if self._workers.in_process:
+            return [w.executor(self._key) for w in self._workers.workers[:len(self.contexts)]]
+        return [_WorkerExecutorView(self, rank) for rank in range(len(self.contexts))]
 
     def _per_arg(self, source, names):
-        return [[getattr(e, source).get(n) for e in self.execs] for n in names]
+        dicts = [getattr(e, source) for e in self.execs]     # one fetch per executor
+        return [[d.get(n) for d in dicts] for n in names]
 
     @property
     def param_arrays(self):
@@ -410,17 +546,17 @@ class DataParallelExecutorGroup:
     def state_arrays(self):
         return self._per_arg("arg_dict", self.state_names)
 
+    def _input_arrays(self, names):
+        dicts = [e.arg_dict for e in self.execs]
+        return [[(sl, d[n]) for sl, d in zip(self.slices, dicts)] for n in names]
+
     @property
     def data_arrays(self):
-        return [[(sl, e.arg_dict[n]) for sl, e in zip(self.slices, self.execs)]
-                for n in self.data_names]
+        return self._input_arrays(self.data_names)
 
     @property
     def label_arrays(self):
-        if not self.label_shapes:
-            return None
-        return [[(sl, e.arg_dict[n]) for sl, e in zip(self.slices, self.execs)]
-                for n in self.label_names]
+        return self._input_arrays(self.label_names) if self.label_shapes else None
 
     @property
     def input_grad_arrays(self):
@@ -428,9 +564,37 @@ class DataParallelExecutorGroup:
             return None
         return self._per_arg("grad_dict", [n for n in self.data_names if n in self.arg_names])
 
+    # ------------------------------------------------------------------ monitor
+    _monitor_ids = itertools.count()
+
     def install_monitor(self, mon):
-        for exe in self.execs:
-            mon.install(exe)
+        """MXNet installs `mon` on every executor; on Ray workers each worker runs a
+        copy of it and `mon.toc()` collects their statistics (`monitor_collect`)."""
+        if self._workers.in_process:
+            for exe in self.execs:
+                mon.install(exe)
+            return
+        if getattr(mon, "_worker_id", None) is None:
+            mon._worker_id = f"monitor{next(self._monitor_ids)}"
+        self._call("install_monitor", self._key, mon._worker_id, mon)
+        self._monitor = mon
+        mon.install_remote(self)
+
+    def _activate_remote_monitor(self):
+        """Before the forward of a batch the monitor collects: activate the workers' copies."""
+        mon = self._monitor
+        if mon is None or not mon.activated or self._monitor_sent == (id(mon), mon.step):
+            return
+        self._monitor_sent = (id(mon), mon.step)
+        self._scheduler.submit("monitor_tic", mon._worker_id, mon.step, n=len(self.contexts))
+
+    def monitor_collect(self, mon):
+        """(op statistics, argument statistics) of every worker, in rank order."""
+        ops, args = [], []
+        for worker_ops, worker_args in self._call("monitor_toc", mon._worker_id):
+            ops += worker_ops
+            args += worker_args
+        return ops, args
 
     def release(self):
         """Free this group's executors on the workers (and the workers, if it owns them)."""

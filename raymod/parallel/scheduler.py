@@ -45,6 +45,8 @@ class StepScheduler:
         self._metric_links = {}
         self._forwards = 0       # forward calls so far, to say which batch failed
         self._note = None
+        from ..ndarray.ndarray import register_pending_work
+        register_pending_work(self)       # nd.waitall() waits for this group's workers
 
     def _open(self, key, fresh=False):
         """The deferred record for executor `key`, retiring one for another key."""
@@ -57,6 +59,7 @@ class StepScheduler:
     # ------------------------------------------------------------------ deferral
     def forward(self, key, per_device, is_train):
         record = self._open(key, fresh=True)
+        record["n"] = len(per_device)      # a group sharing a larger one's workers uses n
         self._forwards += 1
         record["batch"] = self._forwards
         # Copies: the batch may be a view of a buffer its iterator refills.
@@ -67,15 +70,17 @@ class StepScheduler:
         record = self._open(key)
         if "inputs" not in record or "backward" in record or "update" in record:
             self.flush()
-            self._submit("backward", key, per_worker=[(g,) for g in per_device_grads])
+            self._submit("backward", key, per_worker=[(g,) for g in per_device_grads],
+                         n=len(per_device_grads))
             return
         record["backward"] = [None if g is None else [None if a is None else np.array(a)
                                                       for a in g] for g in per_device_grads]
 
-    def update(self, key, names, kvstore, update_on_kvstore):
+    def update(self, key, names, kvstore, update_on_kvstore, n=None):
         record = self._open(key)
         if "update" in record or "metric" in record:
             record = self._open(key, fresh=True)
+        record.setdefault("n", n or len(self.workers))
         record["update"] = (self._update_mode(kvstore, update_on_kvstore), kvstore, names)
 
     def update_metric(self, key, eval_metric, label_names, per_device_labels):
@@ -87,14 +92,27 @@ class StepScheduler:
         record = self._open(key)
         if "metric" in record:
             record = self._open(key, fresh=True)
+        record.setdefault("n", len(per_device_labels))
         record["metric"] = (metric, [[np.array(a) for a in labels]
                                      for labels in per_device_labels])
         link.dirty = True
 
-    def call(self, method, *args, per_worker=None):
-        """A blocking call, after everything deferred and in flight."""
+    def submit(self, method, *args, per_worker=None, n=None):
+        """A call in order after everything deferred, not waited for here."""
         self.flush()
-        return self.sync(self.workers.submit(method, *args, per_worker=per_worker))
+        return self._submit(method, *args, per_worker=per_worker, n=n)
+
+    def call(self, method, *args, per_worker=None, n=None):
+        """A blocking call on the first `n` workers (all by default), after everything
+        deferred and in flight."""
+        self.flush()
+        return self.sync(self._on_workers(method, *args, per_worker=per_worker, n=n))
+
+    def _on_workers(self, method, *args, per_worker=None, n=None):
+        n = len(self.workers) if n is None else n
+        extra = per_worker or [()] * n
+        return [self.workers.submit_one(rank, method, *args, *extra[rank])
+                for rank in range(n)]
 
     @staticmethod
     def _update_mode(kvstore, update_on_kvstore):
@@ -112,8 +130,16 @@ class StepScheduler:
         from .ray_group import _is_large
         return self.workers.put(inputs) if _is_large(inputs) else inputs
 
-    def _submit(self, method, *args, per_worker=None):
-        handles = self.workers.submit(method, *args, per_worker=per_worker)
+    def track(self, handles):
+        """Calls made outside the workers (parameter servers) to wait on with the rest."""
+        self._track(list(handles))
+
+    def submit_now(self, method, *args, per_worker=None, n=None):
+        """Submit at once, in order with what was sent (no flush: used while sending)."""
+        return self._submit(method, *args, per_worker=per_worker, n=n)
+
+    def _submit(self, method, *args, per_worker=None, n=None):
+        handles = self._on_workers(method, *args, per_worker=per_worker, n=n)
         self._track(handles)
         return handles
 
@@ -132,7 +158,9 @@ class StepScheduler:
             try:
                 self.workers.wait(older)
             except BaseException:
-                self._in_flight = []     # one error per failure: the rest went with it
+                # One error per failure: the rest went with it, and is forgotten.
+                dropped, self._in_flight = self._in_flight, []
+                self.workers.forget(dropped)
                 raise
 
     def flush(self):
@@ -153,7 +181,8 @@ class StepScheduler:
         if self._held and self._held[0]["key"] != record["key"]:
             self._send_held()
         self._held.append(record)
-        held_bytes = sum(a.nbytes for r in self._held for a in r["inputs"][0].values())
+        held_bytes = max(sum(a.nbytes for r in self._held for a in r["inputs"][rank].values())
+                         for rank in range(len(self._held[0]["inputs"])))
         if len(self._held) >= self._hold_limit or held_bytes >= _COALESCE_BYTES:
             self._send_held()
             # The workers are idle after a wait: feed them at once, then in larger calls.
@@ -170,7 +199,7 @@ class StepScheduler:
         self._note = f"batches {first}-{last} (counting this module's forward calls)"
         try:
             handles = []
-            for rank in range(len(self.workers)):
+            for rank in range(held[0]["n"]):
                 plans = [(r["is_train"], self._step_kwargs(r, rank)) for r in held]
                 inputs = self._ship([r["inputs"][rank] for r in held])
                 handles.append(self.workers.submit_one(rank, "steps", held[0]["key"], inputs,
@@ -209,7 +238,8 @@ class StepScheduler:
     def _send_record(self, record):
         key = record["key"]
         mode, kvstore, names = record.get("update") or (None, None, None)
-        per_worker = [self._step_kwargs(record, rank) for rank in range(len(self.workers))]
+        n = record.get("n", len(self.workers))
+        per_worker = [self._step_kwargs(record, rank) for rank in range(n)]
         if "inputs" in record:
             handles = [self.workers.submit_one(rank, "step", key,
                                                self._ship(record["inputs"][rank]),
@@ -220,7 +250,7 @@ class StepScheduler:
                        for rank, kw in enumerate(per_worker)]
         self._track(handles)
         if mode == "exchange":
-            self._submit("reduce_update", key, names, *handles)
+            self._submit("reduce_update", key, names, *handles, n=n)
         elif mode == "driver":
             self._driver_update(key, kvstore, names, handles)
         elif mode == "dist":
@@ -232,7 +262,18 @@ class StepScheduler:
             if name in grads[0]:
                 kvstore.push(name, [g[name] for g in grads])
         weights = self.workers.put({n: kvstore.value(n) for n in names if n in grads[0]})
-        self._submit("set_weights", key, weights)
+        self._submit("set_weights", key, weights, n=len(handles))
+
+    def wait_all(self):
+        """Everything deferred and in flight, finished (`nd.waitall`); nothing once the
+        workers were released (a module collected, or shut down after a failure)."""
+        try:
+            if getattr(self.workers, "_closed", None) is None:
+                self.sync()
+                return
+        except ReferenceError:
+            pass
+        self._record, self._held, self._in_flight = None, [], []
 
     def sync(self, handles=()):
         """Flush, then wait for everything in flight plus `handles`; return their results."""
@@ -278,13 +319,45 @@ class _MetricLink:
         return clone
 
     def drain(self):
-        if not self.dirty or self._draining:
+        if self._draining:
             return
-        self._draining = True
+        if self._workers_gone():             # its module was released: nothing to drain
+            if self.dirty:
+                import warnings
+                warnings.warn(f"{self.metric.name}: sums held by the workers of a released "
+                              f"module were lost (read the metric before releasing it)",
+                              RuntimeWarning, stacklevel=3)
+            self.detach()
+            return
+        if not self.dirty:
+            return
+        self._draining = True        # merge_state reads the metric: no drain from there
         try:
-            for state in self.scheduler.call("metric_state", self.metric_id):
+            try:
+                states = self.scheduler.call("metric_state", self.metric_id)
+            except BaseException:
+                # The workers failed (the error says how) or are gone: their sums are
+                # lost. Unlink, so the metric stays readable with what it had drained.
+                self.detach()
+                raise
+            for state in states:
                 if state is not None:
                     self.metric.merge_state(state)
             self.dirty = False
         finally:
             self._draining = False
+
+    def _workers_gone(self):
+        try:
+            self.scheduler.workers.contexts
+            return False
+        except ReferenceError:
+            return True
+
+    def detach(self):
+        self.dirty = False
+        links = getattr(self.metric, "_remote_links", [])
+        if self in links:
+            links.remove(self)
+        if self.scheduler._metric_links.get(id(self.metric)) is self:
+            del self.scheduler._metric_links[id(self.metric)]

@@ -25,6 +25,8 @@ class DeviceWorker(ChainStepsMixin):
         self._execs = {}
         self._root = {}          # key -> the key whose parameters it shares
         self._updater = None
+        self._monitors = {}      # monitor id -> this worker's copy of a driver Monitor
+        self._monitored = {}     # key -> monitor id installed on that key's executor
 
     # ------------------------------------------------------------------ binding
     def bind(self, key, symbol, shapes, dtypes, grad_req, shared_key=None, seed=None):
@@ -54,10 +56,18 @@ class DeviceWorker(ChainStepsMixin):
     def release(self, key):
         self._execs.pop(key, None)
         self._root.pop(key, None)
+        self._monitored.pop(key, None)
 
     def _describe(self, exe):
+        heads = getattr(getattr(exe, "_plan", None), "_heads", ())
         return {"output_shapes": [tuple(o.shape) for o in exe.outputs],
                 "output_dtypes": [np.dtype(o.dtype).name for o in exe.outputs],
+                "arg_dtypes": {n: np.dtype(a.dtype).name for n, a in exe.arg_dict.items()},
+                "arg_shapes": {n: tuple(a.shape) for n, a in exe.arg_dict.items()},
+                "aux_shapes": {n: tuple(a.shape) for n, a in exe.aux_dict.items()},
+                # Outputs whose head gradient backward needs, so the driver can check
+                # a deferred backward's arguments at the call, as in-process.
+                "required_heads": sorted(h.index for h in heads if h.required),
                 "nbytes": exe.nbytes()}
 
     def _exec(self, key):
@@ -65,6 +75,10 @@ class DeviceWorker(ChainStepsMixin):
             return self._execs[key]
         except KeyError:
             raise MXNetError(f"worker {self.rank}: nothing bound under key {key!r}") from None
+
+    def executor_keys(self):
+        """The keys bound on this worker, in binding order."""
+        return list(self._execs)
 
     def executor(self, key):
         """The Executor itself (in-process placement only: it does not cross processes)."""
@@ -164,6 +178,53 @@ class DeviceWorker(ChainStepsMixin):
         if self._updater is None:
             raise MXNetError(f"worker {self.rank}: no optimizer installed")
         self._updater.set_states(states)
+
+    # ------------------------------------------------------------------ executor views
+    def exec_arrays(self, key, which):
+        """Host copies of one of the executor's dicts ('arg_dict', 'grad_dict',
+        'aux_dict') or of its outputs ('outputs'), for the driver's executor views."""
+        exe = self._exec(key)
+        if which == "outputs":
+            return [to_numpy(o).copy() for o in exe.outputs]
+        return {n: to_numpy(a).copy() for n, a in getattr(exe, which).items()
+                if a is not None}
+
+    # ------------------------------------------------------------------ monitor
+    def install_monitor(self, key, monitor_id, monitor):
+        """Install this worker's copy of a driver Monitor on executor `key`.
+
+        The statistics are computed here, where the arrays live; the driver
+        activates the copy for a batch (`monitor_tic`) and collects (`monitor_toc`).
+        """
+        mon = self._monitors.setdefault(monitor_id, monitor)
+        self._exec(key).set_monitor_callback(mon.stat_helper, mon.monitor_all)
+        self._monitored[key] = monitor_id
+
+    def monitor_tic(self, monitor_id, step):
+        mon = self._monitors[monitor_id]
+        mon.queue, mon.step, mon.activated = [], step, True
+
+    def monitor_toc(self, monitor_id):
+        """(the statistics collected since `monitor_tic`, those of every argument and
+        aux state of the monitored executors), as MXNet's toc gathers them."""
+        mon = self._monitors[monitor_id]
+        if not mon.activated:
+            return [], []
+        collected, mon.queue, mon.activated = mon.queue, [], False
+        args = []
+        for key, mid in self._monitored.items():
+            if mid == monitor_id and key in self._execs:
+                exe = self._execs[key]
+                args += mon.argument_stats(exe, mon.step)
+        return collected, args
+
+    def reset(self):
+        """Drop everything modules put here (executors, optimizer, metrics, monitors,
+        exchange buffers): the worker is lent to the next module as if new."""
+        context, rank = self.context, self.rank
+        self.__dict__.clear()
+        DeviceWorker.__init__(self, context, rank)
+        return rank
 
     def ping(self):
         return self.rank

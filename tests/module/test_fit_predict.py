@@ -13,7 +13,7 @@ from .nets import CPU2, classification_data, mlp
 
 def _fresh_module(ctx=None, seed=5):
     rm.random.seed(seed)
-    return rm.mod.Module(mlp(), context=ctx or [rm.cpu()], placement="in_process")
+    return rm.mod.Module(mlp(), context=ctx or [rm.cpu()])
 
 
 def _params_after_fit(mod, **kwargs):
@@ -109,6 +109,7 @@ def test_fit_callbacks_and_begin_epoch():
     assert eval_batches == [0, 1, 0, 1]
 
 
+@pytest.mark.in_process_only("counts calls on the driver's metric; Ray workers update copies")
 def test_fit_validation_metric_sharing():
     x, y = classification_data(n=32)
     metric = rm.metric.Accuracy()
@@ -123,6 +124,10 @@ def test_fit_validation_metric_sharing():
     _fresh_module().fit(NDArrayIter(x, y, batch_size=8), eval_data=NDArrayIter(x, y, batch_size=8),
                         eval_metric=metric, num_epoch=1)
     assert len(updates) == 4 + 4      # training and validation share the object
+
+
+def test_fit_validation_metric_is_the_one_given():
+    x, y = classification_data(n=32)
     val = rm.metric.MSE()
     _fresh_module().fit(NDArrayIter(x, y, batch_size=8), eval_data=NDArrayIter(x, y, batch_size=8),
                         eval_metric="acc", validation_metric=val, num_epoch=1)
@@ -228,7 +233,7 @@ def test_fit_on_empty_iterator_raises_stopiteration():
 
 def test_fit_with_fixed_param_names():
     rm.random.seed(1)
-    mod = rm.mod.Module(mlp(), fixed_param_names=["fc1_weight"], placement="in_process")
+    mod = rm.mod.Module(mlp(), fixed_param_names=["fc1_weight"])
     x, y = classification_data()
     mod.bind([("data", (16, 5))], [("softmax_label", (16,))])
     mod.init_params(initializer=rm.init.Xavier())
@@ -249,14 +254,12 @@ def _identity_module(n_out=2, batch=4, ctx=None, label=True):
     data = rm.sym.Variable("data")
     if label:
         sym = rm.sym.LinearRegressionOutput(data, name="lro")
-        mod = rm.mod.Module(sym, label_names=["lro_label"], context=ctx or [rm.cpu()],
-                            placement="in_process")
+        mod = rm.mod.Module(sym, label_names=["lro_label"], context=ctx or [rm.cpu()])
         mod.bind([("data", (batch, n_out))], [("lro_label", (batch, n_out))],
                  for_training=False)
     else:
         sym = rm.sym.Group([data * 1, data * 2])
-        mod = rm.mod.Module(sym, label_names=None, context=ctx or [rm.cpu()],
-                            placement="in_process")
+        mod = rm.mod.Module(sym, label_names=None, context=ctx or [rm.cpu()])
         mod.bind([("data", (batch, n_out))], for_training=False)
     mod.init_params()
     return mod
@@ -280,7 +283,7 @@ def test_score_counts_pad_rows_and_num_batch():
 
 
 def test_score_and_predict_need_bound_initialized_module():
-    mod = rm.mod.Module(mlp(), placement="in_process")
+    mod = rm.mod.Module(mlp())
     it = NDArrayIter(*classification_data(n=8), batch_size=4)
     for call in (lambda: mod.score(it, "acc"), lambda: mod.predict(it),
                  lambda: next(mod.iter_predict(it))):
@@ -344,7 +347,7 @@ def test_predict_reset_false_continues():
 def test_predict_ndarray_uses_training_mode_when_bound_for_training():
     """Q3: predict(array) runs forward(is_train=None), i.e. training mode if bound for it."""
     sym = rm.sym.Dropout(rm.sym.Variable("data"), p=0.5)
-    mod = rm.mod.Module(sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None)
     mod.bind([("data", (64, 8))], for_training=True)
     mod.init_params()
     out = mod.predict(np.ones((64, 8)))
@@ -377,7 +380,7 @@ def test_predict_two_devices_equals_one():
     x, _ = classification_data(n=24)
     outs = []
     for ctx in ([rm.cpu()], CPU2):
-        mod = rm.mod.Module(mlp(), context=ctx, placement="in_process")
+        mod = rm.mod.Module(mlp(), context=ctx)
         mod.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
         rm.random.seed(0)
         mod.init_params(initializer=rm.init.Xavier())

@@ -141,7 +141,7 @@ def test_module_forwards_compression_params_to_its_kvstore():
             super().set_gradient_compression(compression_params)
 
     params = {"type": "2bit", "threshold": 0.5}
-    mod = rm.mod.Module(mlp(), context=CPU2, compression_params=params, placement="in_process")
+    mod = rm.mod.Module(mlp(), context=CPU2, compression_params=params)
     mod.bind([("data", (4, 5))], [("softmax_label", (4,))])
     mod.init_params()
     store = Recording("local")

@@ -1,4 +1,4 @@
-"""MXNet 1.x's tests/python/unittest/test_module.py, ported (in-process placement)."""
+"""MXNet 1.x's tests/python/unittest/test_module.py, ported (both placements)."""
 from collections import namedtuple
 
 import numpy as np
@@ -8,12 +8,6 @@ import raymod as rm
 from raymod.io import DataBatch, DataDesc
 
 from .nets import CPU2, mlp
-
-
-@pytest.fixture
-def placement():
-    """The cases that take this also run on Ray actors (tests/parallel/test_mxnet_two_context.py)."""
-    return "in_process"
 
 
 def test_module_dtype(placement):
@@ -36,7 +30,7 @@ def test_module_dtype(placement):
 
 def test_module_bind():
     sym = rm.sym.Activation(data=rm.sym.Variable("data"), act_type="relu", __layout__="TNC")
-    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None, context=CPU2)
     with pytest.raises(TypeError):
         mod.bind(data_shapes=[("data", rm.nd.array([10, 10]))])
     assert mod.binded is False
@@ -48,14 +42,14 @@ def test_module_bind():
 
 
 def test_bind_name_mismatch_is_value_error_and_state_unchanged():
-    mod = rm.mod.Module(mlp(), placement="in_process")
+    mod = rm.mod.Module(mlp())
     with pytest.raises(ValueError, match="don't match names specified by data_names"):
         mod.bind(data_shapes=[("x", (4, 5))], label_shapes=[("softmax_label", (4,))])
     assert not mod.binded and not mod.for_training
 
 
 def test_bind_label_mismatch_only_warns():
-    mod = rm.mod.Module(mlp(), placement="in_process")
+    mod = rm.mod.Module(mlp())
     with pytest.warns(UserWarning, match=r"label_shapes don't match names specified by "
                                          r"label_names \(\[\] vs. \['softmax_label'\]\)"):
         mod.bind(data_shapes=[("data", (4, 5))], for_training=False)
@@ -65,7 +59,7 @@ def test_bind_label_mismatch_only_warns():
 def test_bind_label_shapes_empty_list_is_none():
     """Q23: label_shapes=[] behaves like None (MXNet failed with a bare assert)."""
     sym = rm.sym.Variable("data") * 2
-    mod = rm.mod.Module(sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None)
     mod.bind(data_shapes=[("data", (4, 3))], label_shapes=[])
     assert mod.label_shapes is None
 
@@ -101,9 +95,9 @@ def test_module_ctx_group_not_supported():
         c = a + rm.sym.Variable("b")
     with pytest.raises(NotImplementedError, match="group2ctxs"):
         rm.mod.Module(c, context=[rm.cpu(0)], data_names=["a", "b"], label_names=None,
-                      group2ctxs={"dev1": rm.cpu(1), "dev2": rm.cpu(2)}, placement="in_process")
+                      group2ctxs={"dev1": rm.cpu(1), "dev2": rm.cpu(2)})
     mod = rm.mod.Module(c, context=[rm.cpu(0)], data_names=["a", "b"], label_names=None,
-                        group2ctxs=None, placement="in_process")
+                        group2ctxs=None)
     mod.bind(data_shapes=[["a", (2, 5)], ["b", (2, 5)]], inputs_need_grad=True)
     mod.init_params()
     mod.forward(DataBatch(data=[rm.nd.ones((2, 5)), rm.nd.ones((2, 5))]), is_train=True)
@@ -141,7 +135,7 @@ def test_module_reshape(ctx):
     """Q1: rescale_grad stays 1/7 after reshaping to 14, so the bias goes -1 then -3."""
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=20, name="fc")
     dshape = (7, 20)
-    mod = rm.mod.Module(sym, ("data",), None, context=ctx, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None, context=ctx)
     mod.bind(data_shapes=[("data", dshape)])
     mod.init_params()
     mod.init_optimizer(optimizer_params={"learning_rate": 1})
@@ -161,9 +155,10 @@ def test_module_reshape(ctx):
     np.testing.assert_allclose(mod.get_params()[0]["fc_bias"], -3, rtol=1e-6)
 
 
+@pytest.mark.in_process_only("compares the identity of the executors' arrays")
 def test_reshape_keeps_parameter_buffers():
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=4, name="fc")
-    mod = rm.mod.Module(sym, ("data",), None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None, context=CPU2)
     mod.bind(data_shapes=[("data", (6, 3))])
     mod.init_params()
     group = mod._exec_group
@@ -236,7 +231,7 @@ def test_forward_reshape():
                          label=[rm.nd.ones((n,))])
 
     mod = rm.mod.Module(symbol=sym, data_names=["data1", "data2"],
-                        label_names=["softmax_label"], placement="in_process")
+                        label_names=["softmax_label"])
     mod.bind(data_shapes=[("data1", (10, 3, 16, 16)), ("data2", (10, 3, 8, 8))],
              label_shapes=[("softmax_label", (10,))])
     mod.init_params()
@@ -265,7 +260,7 @@ def test_forward_reshape():
 def test_forward_types():
     Batch = namedtuple("Batch", ["data"])
     sym = rm.sym.Variable("data") * 2
-    mod = rm.mod.Module(symbol=sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(symbol=sym, label_names=None)
     mod.bind(data_shapes=[("data", (1, 10))])
     mod.init_params()
     mod.forward(Batch([rm.nd.ones((1, 10))]))
@@ -275,7 +270,7 @@ def test_forward_types():
     assert out.shape == (3, 5)
     np.testing.assert_array_equal(out, 2 * np.ones((3, 5)))
 
-    mod = rm.mod.Module(symbol=sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(symbol=sym, label_names=None)
     mod.bind(data_shapes=[("data", (1, 10))])
     mod.init_params()
     assert mod.predict(rm.nd.ones((1, 10))).shape == (1, 10)
@@ -288,7 +283,7 @@ def test_module_update_no_pragram():
     data_shape = (10, 10)
     out = rm.sym.Dropout(rm.sym.Variable("data"), p=0.5)
     with pytest.warns(UserWarning, match=r"label_names=\['softmax_label'\]\) but input"):
-        mod = rm.mod.Module(out, placement="in_process")
+        mod = rm.mod.Module(out)
     with pytest.warns(UserWarning, match="label_shapes don't match"):
         mod.bind(data_shapes=[("data", data_shape)])
     mod.init_params()
@@ -304,7 +299,7 @@ def test_module_update_no_pragram():
 def test_module_init_optimizer_idx2name():
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=20, name="fc")
     opt_params = {"learning_rate": 1, "rescale_grad": 1.0 / 8}
-    mod1 = rm.mod.Module(sym, ("data",), None, context=rm.cpu(0), placement="in_process")
+    mod1 = rm.mod.Module(sym, ("data",), None, context=rm.cpu(0))
     mod1.bind(data_shapes=[("data", (8, 20))])
     mod1.init_params()
     mod1.init_optimizer(optimizer="sgd", optimizer_params=opt_params)
@@ -312,7 +307,7 @@ def test_module_init_optimizer_idx2name():
     assert expected == {0: "fc_weight", 1: "fc_bias"}
     assert mod1._optimizer.idx2name == expected
 
-    mod2 = rm.mod.Module(sym, ("data",), None, context=rm.cpu(0), placement="in_process")
+    mod2 = rm.mod.Module(sym, ("data",), None, context=rm.cpu(0))
     mod2.bind(data_shapes=[("data", (8, 20))])
     mod2.init_params()
     opt = rm.optimizer.SGD(**opt_params)
@@ -323,7 +318,7 @@ def test_module_init_optimizer_idx2name():
 
 def test_manual_optimizer_rescale_warning():
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=2, name="fc")
-    mod = rm.mod.Module(sym, ("data",), None, placement="in_process")
+    mod = rm.mod.Module(sym, ("data",), None)
     mod.bind(data_shapes=[("data", (8, 3))])
     mod.init_params()
     with pytest.warns(UserWarning, match=r"rescale_grad is not normalized to "
@@ -337,8 +332,7 @@ def test_module_states_simple_recurrence():
     state = rm.sym.Variable("state")
     fc = rm.sym.FullyConnected(data, num_hidden=3, name="fc")
     new_state = rm.sym.Activation(fc + state, act_type="tanh", name="new_state")
-    mod = rm.mod.Module(new_state, label_names=None, state_names=["state"], context=CPU2,
-                        placement="in_process")
+    mod = rm.mod.Module(new_state, label_names=None, state_names=["state"], context=CPU2)
     mod.bind(data_shapes=[("data", (4, 2))], for_training=True)
     mod.init_params()
     assert mod._exec_group.grad_req["state"] == "null"
@@ -356,7 +350,7 @@ def test_module_states_simple_recurrence():
 
 
 def test_module_names_and_shapes_properties():
-    mod = rm.mod.Module(mlp(), placement="in_process")
+    mod = rm.mod.Module(mlp())
     assert mod.data_names == ["data"] and mod.label_names == ["softmax_label"]
     assert mod.output_names == ["softmax_output"]
     assert mod.symbol is not None
@@ -383,7 +377,7 @@ def test_base_module_abstract_api():
 
 
 def test_module_prepare_warns_about_sparse_row_id_fn():
-    mod = rm.mod.Module(mlp(), placement="in_process")
+    mod = rm.mod.Module(mlp())
     mod.bind([("data", (2, 5))], [("softmax_label", (2,))])
     with pytest.warns(UserWarning, match="No need to call sparse_row_id_fn"):
         mod.prepare(None, sparse_row_id_fn=lambda b: None)
@@ -391,7 +385,7 @@ def test_module_prepare_warns_about_sparse_row_id_fn():
 
 def test_backward_without_head_gradient_for_non_loss_output():
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=2, name="fc")
-    mod = rm.mod.Module(sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None)
     mod.bind([("data", (2, 3))])
     mod.init_params()
     mod.forward(DataBatch([rm.nd.ones((2, 3))]))
@@ -403,16 +397,18 @@ def test_backward_without_head_gradient_for_non_loss_output():
 
 def test_float16_parameters_follow_data_dtype():
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=3, name="fc")
-    mod = rm.mod.Module(sym, label_names=None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None, context=CPU2)
     mod.bind([DataDesc("data", (4, 5), np.float16)])
     mod.init_params()
     assert {v.dtype for v in mod.get_params()[0].values()} == {np.dtype(np.float16)}
     assert mod._exec_group.param_arrays[0][1].dtype == np.float16
-    mod.init_optimizer(optimizer_params={"learning_rate": 0.01})
-    mod.forward(DataBatch([rm.nd.ones((4, 5), dtype=np.float16)]))
-    mod.backward([rm.nd.ones((4, 3), dtype=np.float16)])
-    with pytest.warns(UserWarning, match="float16"):        # the optimizer's advice
+    # The optimizer's advice, on the driver: at the first update in-process; on Ray at
+    # init_optimizer (workers' optimizers) or when the deferred update runs (the kvstore's).
+    with pytest.warns(UserWarning, match="float16"):
+        mod.init_optimizer(optimizer_params={"learning_rate": 0.01})
+        mod.forward(DataBatch([rm.nd.ones((4, 5), dtype=np.float16)]))
+        mod.backward([rm.nd.ones((4, 3), dtype=np.float16)])
         mod.update()
-    assert mod.get_outputs()[0].dtype == np.float16
+        assert mod.get_outputs()[0].dtype == np.float16
     # summed bias gradient 4, rescale 1/4, lr 0.01
     np.testing.assert_allclose(mod.get_params()[0]["fc_bias"], -0.01, rtol=1e-3)

@@ -19,7 +19,7 @@ MXNET_ENTRIES = [
 
 def _step_module(mon=None):
     train_data = NDArrayIter(STEP_DATA, STEP_LABEL, batch_size=1)
-    mod = rm.mod.Module(step_by_step_net(), context=[rm.cpu()], placement="in_process")
+    mod = rm.mod.Module(step_by_step_net(), context=[rm.cpu()])
     mod.bind(train_data.provide_data, label_shapes=train_data.provide_label, for_training=True)
     if mon is not None:
         mod.install_monitor(mon)
@@ -109,7 +109,7 @@ def test_monitor_survives_reshape():
     data = rm.sym.Variable("data")
     sym = rm.sym.Activation(rm.sym.FullyConnected(data, num_hidden=2, name="fc"),
                             act_type="relu", name="relu")
-    mod = rm.mod.Module(sym, label_names=None, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None)
     mod.bind([("data", (2, 3))], for_training=False)
     mod.install_monitor(mon)
     mod.init_params()

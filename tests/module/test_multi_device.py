@@ -16,8 +16,7 @@ CPU3 = [rm.cpu(0), rm.cpu(1), rm.cpu(2)]
 def _train(ctx, kvstore, steps=4, batch=12, optimizer="sgd", work_load_list=None,
            optimizer_params=(("learning_rate", 0.3), ("momentum", 0.9), ("wd", 0.01))):
     rm.random.seed(11)
-    mod = rm.mod.Module(mlp(num_hidden=6), context=ctx, work_load_list=work_load_list,
-                        placement="in_process")
+    mod = rm.mod.Module(mlp(num_hidden=6), context=ctx, work_load_list=work_load_list)
     mod.bind([("data", (batch, 5))], [("softmax_label", (batch,))])
     mod.init_params(initializer=rm.init.Xavier())
     mod.init_optimizer(kvstore=kvstore, optimizer=optimizer,
@@ -69,7 +68,7 @@ def test_work_load_list_uneven_slices_equal_one_device():
 def test_kvstore_none_devices_drift():
     """Q5: kvstore=None, each device steps on its own gradient; get_params averages."""
     sym = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=1, name="fc")
-    mod = rm.mod.Module(sym, label_names=None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None, context=CPU2)
     mod.bind([("data", (8, 1))])
     mod.init_params(initializer=rm.init.Zero())
     mod.init_optimizer(kvstore=None, optimizer_params={"learning_rate": 1.0})
@@ -83,7 +82,7 @@ def test_kvstore_none_devices_drift():
     assert dev_w == pytest.approx([-0.5, -1.5])
     assert mod.get_params()[0]["fc_weight"].item() == pytest.approx(-1.0)
     # with a kvstore the devices agree: the summed gradient (4 + 12)/8 = 2
-    mod_kv = rm.mod.Module(sym, label_names=None, context=CPU2, placement="in_process")
+    mod_kv = rm.mod.Module(sym, label_names=None, context=CPU2)
     mod_kv.bind([("data", (8, 1))])
     mod_kv.init_params(initializer=rm.init.Zero())
     mod_kv.init_optimizer(kvstore="local", optimizer_params={"learning_rate": 1.0})
@@ -97,7 +96,7 @@ def test_kvstore_none_devices_drift():
 def test_fit_epoch_end_syncs_replicas_after_drift():
     """fit ends each epoch with get_params + set_params: replicas get the average."""
     rm.random.seed(3)
-    mod = rm.mod.Module(mlp(), context=CPU2, placement="in_process")
+    mod = rm.mod.Module(mlp(), context=CPU2)
     x, y = classification_data(n=32)
     mod.fit(NDArrayIter(x, y, batch_size=8), kvstore=None, num_epoch=1,
             optimizer_params={"learning_rate": 0.5})
@@ -139,7 +138,7 @@ def test_decision_table_kvstore_object_and_bad_type():
 
 
 def test_module_rescale_grad_and_kvstore_fields():
-    mod = rm.mod.Module(mlp(), context=CPU2, placement="in_process")
+    mod = rm.mod.Module(mlp(), context=CPU2)
     mod.bind([("data", (10, 5))], [("softmax_label", (10,))])
     mod.init_params()
     mod.init_optimizer(kvstore="device", optimizer_params={"learning_rate": 0.1})
@@ -164,7 +163,7 @@ def test_split_input_slice_too_many():
 
 
 def test_bind_batch_smaller_than_devices_fails_before_binding():
-    mod = rm.mod.Module(mlp(), context=CPU3, placement="in_process")
+    mod = rm.mod.Module(mlp(), context=CPU3)
     with pytest.raises(ValueError, match="Too many slices"):
         mod.bind([("data", (2, 5))], [("softmax_label", (2,))])
     assert not mod.binded
@@ -172,8 +171,7 @@ def test_bind_batch_smaller_than_devices_fails_before_binding():
 
 def test_inconsistent_batch_sizes_rejected():
     data = rm.sym.Variable("a") + rm.sym.Variable("b")
-    mod = rm.mod.Module(data, data_names=["a", "b"], label_names=None, context=CPU2,
-                        placement="in_process")
+    mod = rm.mod.Module(data, data_names=["a", "b"], label_names=None, context=CPU2)
     with pytest.raises(ValueError, match="all data must have the same batch size"):
         mod.bind([("a", (4, 3)), ("b", (6, 3))])
     assert not mod.binded
@@ -182,7 +180,7 @@ def test_inconsistent_batch_sizes_rejected():
 def test_presliced_batch_list():
     """A list of DataBatch gives each device its own batch (pre-sliced), in order."""
     sym = rm.sym.Variable("data") * 3
-    mod = rm.mod.Module(sym, label_names=None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None, context=CPU2)
     mod.bind([("data", (4, 2))])
     mod.init_params()
     b0 = DataBatch([rm.nd.array(np.ones((2, 2)))])
@@ -197,7 +195,7 @@ def test_presliced_batch_list():
 # ---------------------------------------------------------------- metrics per slice (Q4)
 def _regression_identity(ctx):
     sym = rm.sym.LinearRegressionOutput(rm.sym.Variable("data"), name="lro")
-    mod = rm.mod.Module(sym, label_names=["lro_label"], context=ctx, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=["lro_label"], context=ctx)
     mod.bind([("data", (4, 1))], [("lro_label", (4, 1))], for_training=False)
     mod.init_params()
     return mod
@@ -226,7 +224,7 @@ def test_update_metric_pre_sliced_labels():
 def test_update_metric_without_labels():
     """Q24: a module bound without labels still updates a label-free metric."""
     sym = rm.sym.MakeLoss(rm.sym.Variable("data"), name="loss")
-    mod = rm.mod.Module(sym, label_names=None, context=CPU2, placement="in_process")
+    mod = rm.mod.Module(sym, label_names=None, context=CPU2)
     mod.bind([("data", (4, 1))])
     mod.init_params()
     mod.forward(DataBatch([rm.nd.array(np.array([[1], [2], [3], [6]], np.float32))]))
@@ -238,7 +236,7 @@ def test_update_metric_without_labels():
 def test_presliced_batch_list_with_new_batch_size():
     """A list of per-device batches of another size reshapes to the whole batch."""
     x, y = classification_data(n=6)
-    mod = rm.mod.Module(mlp(), context=CPU2, placement="in_process")
+    mod = rm.mod.Module(mlp(), context=CPU2)
     mod.bind([("data", (4, 5))], [("softmax_label", (4,))])
     mod.init_params(initializer=rm.init.Xavier())
     parts = [DataBatch([rm.nd.array(x[:3])], [rm.nd.array(y[:3])],

@@ -1,2 +1,3 @@
-"""Ray's session fixture is tests/parallel's (one Ray for the whole session)."""
+"""Every test here runs on both placements (see tests/placements.py); one Ray per session."""
 from tests.parallel.conftest import ray_session  # noqa: F401
+from tests.placements import placement, pytest_generate_tests  # noqa: F401

@@ -1,4 +1,4 @@
-"""BucketingModule (reference section 6), on in-process workers so executors are reachable."""
+"""BucketingModule (reference section 6), on both placements."""
 import logging
 import os
 import shutil
@@ -18,7 +18,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "mxnet
 
 
 def bound(default_key=10, batch_size=4, grad_req="write", **kwargs):
-    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=default_key, placement=IP,
+    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=default_key,
                           **kwargs)
     mod.bind([("data", (batch_size, default_key))],
              [("softmax_label", (batch_size, default_key))], grad_req=grad_req)
@@ -37,6 +37,26 @@ def test_sym_gen_runs_in_a_fresh_name_scope_for_every_bucket():
         assert mod._buckets[key].symbol.list_arguments()[1] == "embedding0_weight"
 
 
+def test_a_bucket_with_parameters_the_default_lacks_is_refused():
+    """An automatic name that differs per bucket (or a layer only some buckets have)
+    would compute with a weight nobody initialised: refused, naming it."""
+    def sym_gen(key):
+        data = rm.sym.Variable("data")
+        net = rm.sym.FullyConnected(data, num_hidden=3, name="fc")
+        if key > 5:
+            net = rm.sym.FullyConnected(net, num_hidden=3, name=f"extra{key}")
+        return rm.sym.SoftmaxOutput(net, name="softmax"), ("data",), ("softmax_label",)
+
+    mod = BucketingModule(sym_gen, default_bucket_key=5)
+    mod.bind([("data", (4, 5))], [("softmax_label", (4,))])
+    mod.init_params()
+    with pytest.raises(ValueError, match=r"bucket 8: .* lacks: \['extra8_weight', "
+                                         r"'extra8_bias'\]"):
+        mod.switch_bucket(8, [("data", (4, 8))], [("softmax_label", (4,))])
+    assert mod._curr_bucket_key == 5 and 8 not in mod._buckets
+
+
+@pytest.mark.in_process_only("inspects the executors' own arrays and memory plan")
 def test_switch_bucket_shares_parameter_and_gradient_buffers():
     mod = bound()
     mod.forward_backward(token_batch(5))
@@ -52,6 +72,7 @@ def test_switch_bucket_shares_parameter_and_gradient_buffers():
     assert mod.get_outputs()[0].shape == (20, 12)
 
 
+@pytest.mark.in_process_only("inspects the executors' own arrays and memory plan")
 def test_bucket_memory_reports_what_each_bucket_adds():
     mod = bound(default_key=10)
     mod.switch_bucket(5, [("data", (4, 5))], [("softmax_label", (4, 5))])
@@ -65,6 +86,7 @@ def test_bucket_memory_reports_what_each_bucket_adds():
     assert mod.bucket_memory()[5] == mem[5]
 
 
+@pytest.mark.in_process_only("inspects the executors' own arrays and memory plan")
 def test_a_bucket_larger_than_the_default_reallocates_and_later_buckets_reuse_it(caplog):
     mod = bound(default_key=5)
     with caplog.at_level(logging.WARNING):
@@ -89,7 +111,7 @@ def grad_req_sym_gen(_):
 def test_grad_req_add_accumulates_across_buckets(grad_req, second):
     """MXNet's test_bucket_module_grad_req."""
     batch_size = 2
-    mod = BucketingModule(grad_req_sym_gen, default_bucket_key=10, placement=IP)
+    mod = BucketingModule(grad_req_sym_gen, default_bucket_key=10)
     mod.bind(data_shapes=[["data", (batch_size,)]], for_training=True, grad_req=grad_req)
     mod.init_params()
 
@@ -116,10 +138,10 @@ def test_a_new_bucket_without_provide_data_is_a_clear_error():
 
 def test_state_errors_and_arguments():
     with pytest.raises(ValueError, match="default_bucket_key"):
-        BucketingModule(lstm_sym_gen(), placement=IP)
+        BucketingModule(lstm_sym_gen())
     with pytest.raises(ValueError, match="data_names"):
-        BucketingModule(lambda k: (rm.sym.Variable("x") * 2, ("data",), None), 3, placement=IP)
-    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=10, placement=IP)
+        BucketingModule(lambda k: (rm.sym.Variable("x") * 2, ("data",), None), 3)
+    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=10)
     assert mod.data_names == ("data",) and mod.output_names == ["softmax_output"]
     with pytest.raises(AssertionError):
         mod.switch_bucket(5, [("data", (4, 5))])
@@ -185,8 +207,7 @@ def state_sym_gen(_):
 
 
 def test_inputs_need_grad_states_and_monitor_delegate_to_the_current_bucket():
-    mod = BucketingModule(state_sym_gen, default_bucket_key=6, state_names=["state"],
-                          placement=IP)
+    mod = BucketingModule(state_sym_gen, default_bucket_key=6, state_names=["state"])
     with pytest.raises(AssertionError):
         mod.install_monitor(rm.monitor.Monitor(1))
     mod.bind([("data", (6,))], inputs_need_grad=True)
@@ -238,8 +259,7 @@ def test_checkpoint_round_trip_in_mxnet_layout(tmp_path):
     rm.nd.save(str(tmp_path / "ours.buckets"), rm.nd.array([10, 20, 30], dtype="int32"))
     assert (tmp_path / "ours.buckets").read_bytes() == mxnet_bytes
 
-    loaded = BucketingModule.load(prefix, 2, sym_gen=lstm_sym_gen(), default_bucket_key=30,
-                                  placement=IP)
+    loaded = BucketingModule.load(prefix, 2, sym_gen=lstm_sym_gen(), default_bucket_key=30)
     assert list(loaded._buckets) == [30, 10, 20] and loaded.params_initialized
     loaded.bind([("data", (4, 30))], [("softmax_label", (4, 30))], for_training=False)
     _, arg, _ = keys_and_params(mod)
@@ -258,14 +278,13 @@ def test_load_reads_a_checkpoint_laid_out_by_mxnet(tmp_path):
     for key in (10, 20, 30):
         fresh(gen, key).save(str(tmp_path / f"model-{key}-symbol.json"))
     rng = np.random.default_rng(3)
-    ref = BucketingModule(gen, 30, placement=IP)
+    ref = BucketingModule(gen, 30)
     ref.bind([("data", (4, 30))], [("softmax_label", (4, 30))], for_training=False)
     ref.init_params()
     arg = {k: rng.uniform(-0.3, 0.3, v.shape).astype(np.float32)
            for k, v in ref.get_params()[0].items()}
     rm.model.save_checkpoint(str(tmp_path / "model"), 7, None, arg, {})
-    mod = BucketingModule.load(str(tmp_path / "model"), 7, sym_gen=gen, default_bucket_key=30,
-                               placement=IP)
+    mod = BucketingModule.load(str(tmp_path / "model"), 7, sym_gen=gen, default_bucket_key=30)
     assert list(mod._buckets) == [10, 20, 30]
     mod.bind([("data", (4, 30))], [("softmax_label", (4, 30))], for_training=False)
     mod.forward(token_batch(20), is_train=False)
@@ -277,11 +296,10 @@ def test_load_reads_a_checkpoint_laid_out_by_mxnet(tmp_path):
 
 
 def test_save_checkpoint_needs_buckets_and_integer_keys(tmp_path):
-    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=4, placement=IP)
+    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=4)
     with pytest.raises(MXNetError, match="Empty BucketingModule"):
         mod.save_checkpoint(str(tmp_path / "x"), 0)
-    mod = BucketingModule(lambda k: lstm_sym_gen()(int(k)), default_bucket_key="4",
-                          placement=IP)
+    mod = BucketingModule(lambda k: lstm_sym_gen()(int(k)), default_bucket_key="4")
     mod.bind([("data", (2, 4))], [("softmax_label", (2, 4))])
     mod.init_params()
     with pytest.raises(TypeError, match="integer bucket keys"):
@@ -294,8 +312,7 @@ def test_load_dict():
     ref = bound(default_key=6)
     arg, aux = ref.get_params()
     mod = BucketingModule.load_dict({6: fresh(gen, 6), 3: fresh(gen, 3)}, sym_gen=gen,
-                                    default_bucket_key=6, arg_params=arg, aux_params=aux,
-                                    placement=IP)
+                                    default_bucket_key=6, arg_params=arg, aux_params=aux)
     mod.bind([("data", (4, 6))], [("softmax_label", (4, 6))], for_training=False)
     mod.forward(token_batch(3), is_train=False)
     ref.forward(token_batch(3), is_train=False)
@@ -308,8 +325,7 @@ def test_fit_score_predict_with_bucket_sentence_iter():
     rm.random.seed(0)
     train = rm.rnn.BucketSentenceIter(sentences(), batch_size=8, buckets=[4, 6, 9],
                                       invalid_label=0)
-    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=train.default_bucket_key,
-                          placement=IP)
+    mod = BucketingModule(lstm_sym_gen(), default_bucket_key=train.default_bucket_key)
     metric = rm.metric.Perplexity(ignore_label=0)
     mod.fit(train, eval_metric=metric, num_epoch=1, optimizer="adam",
             optimizer_params={"learning_rate": 0.05}, initializer=rm.init.Xavier())

@@ -16,8 +16,8 @@ CPU2 = [rm.cpu(0), rm.cpu(1)]
 
 def two_stage(micro_batches=1, context=CPU2, context2=None, **kwargs):
     s1, s2 = stage_syms()
-    m1 = rm.mod.Module(s1, label_names=None, context=context, placement=IP)
-    m2 = rm.mod.Module(s2, context=context2 or context, placement=IP)
+    m1 = rm.mod.Module(s1, label_names=None, context=context)
+    m2 = rm.mod.Module(s2, context=context2 or context)
     seq = SequentialModule(micro_batches=micro_batches, **kwargs)
     return seq.add(m1).add(m2, take_labels=True, auto_wiring=True), m1, m2
 
@@ -32,7 +32,7 @@ def bound_pair(batch=8, micro_batches=1, grad_req="write", **kwargs):
     seq.bind([("data", (batch, 5))], [("softmax_label", (batch,))], inputs_need_grad=True,
              grad_req=grad_req)
     seq.init_params(arg_params=params)
-    one = rm.mod.Module(whole_sym(), context=CPU2, placement=IP)
+    one = rm.mod.Module(whole_sym(), context=CPU2)
     one.bind([("data", (batch, 5))], [("softmax_label", (batch,))], inputs_need_grad=True,
              grad_req=grad_req)
     one.init_params(arg_params=params)
@@ -53,7 +53,7 @@ def stage_grads(stages):
 
 def test_bind_wires_each_module_to_the_previous_outputs():
     seq, m1, m2 = two_stage()
-    assert seq.add(rm.mod.Module(whole_sym(), placement=IP)) is seq    # chainable
+    assert seq.add(rm.mod.Module(whole_sym())) is seq    # chainable
     seq._modules.pop(), seq._metas.pop()
     seq.bind([("data", (8, 5))], [("softmax_label", (8,))])
     assert m2.data_shapes[0].name == "data" and m2.data_shapes[0].shape == (8, 6)
@@ -68,8 +68,8 @@ def test_bind_wires_each_module_to_the_previous_outputs():
 
 def test_without_auto_wiring_names_must_match():
     s1, s2 = stage_syms()
-    seq = SequentialModule().add(rm.mod.Module(s1, label_names=None, placement=IP))
-    seq.add(rm.mod.Module(s2, placement=IP), take_labels=True)
+    seq = SequentialModule().add(rm.mod.Module(s1, label_names=None))
+    seq.add(rm.mod.Module(s2), take_labels=True)
     with pytest.raises(ValueError, match="don't match names"):
         seq.bind([("data", (8, 5))], [("softmax_label", (8,))])
 
@@ -77,10 +77,10 @@ def test_without_auto_wiring_names_must_match():
 def test_add_checks_metas_and_resets_the_flags():
     seq, _, _ = two_stage()
     with pytest.raises(ValueError, match='Unknown meta "take_label", a typo?'):
-        seq.add(rm.mod.Module(whole_sym(), placement=IP), take_label=True)
+        seq.add(rm.mod.Module(whole_sym()), take_label=True)
     seq.bind([("data", (8, 5))], [("softmax_label", (8,))])
     seq.init_params()
-    seq.add(rm.mod.Module(whole_sym(), placement=IP))
+    seq.add(rm.mod.Module(whole_sym()))
     assert not (seq.binded or seq.params_initialized or seq.optimizer_initialized)
     with pytest.raises(MXNetError, match="empty"):
         SequentialModule().bind([("data", (8, 5))])
@@ -164,7 +164,7 @@ def test_micro_batched_metric_matches_the_whole_batch():
 
 def test_micro_batches_need_chainable_stages():
     seq = SequentialModule(micro_batches=2)
-    seq.add(rm.mod.Module(stage_syms()[0], label_names=None, placement=IP))
+    seq.add(rm.mod.Module(stage_syms()[0], label_names=None))
     seq.add(rm.mod.PythonLossModule(grad_func=lambda s, l: s), take_labels=True,
             auto_wiring=True)
     with pytest.raises(MXNetError, match="PythonLossModule, not a Module"):
@@ -201,8 +201,8 @@ def test_params_merge_and_duplicates_are_errors():
     arg, aux = seq.get_params()
     assert sorted(arg) == sorted(PARAM_SHAPES) and aux == {}
     s1, _ = stage_syms()
-    dup = SequentialModule().add(rm.mod.Module(s1, label_names=None, placement=IP))
-    dup.add(rm.mod.Module(s1, label_names=None, placement=IP), auto_wiring=True)
+    dup = SequentialModule().add(rm.mod.Module(s1, label_names=None))
+    dup.add(rm.mod.Module(s1, label_names=None), auto_wiring=True)
     dup.bind([("data", (8, 6))], for_training=False)
     with pytest.raises(MXNetError, match='Duplicated parameter names: name "fc1_weight" in '
                                          'layer 1'):
@@ -248,8 +248,7 @@ def test_python_loss_module_as_the_last_stage():
     fc = rm.sym.FullyConnected(rm.sym.Activation(rm.sym.FullyConnected(
         rm.sym.Variable("data"), num_hidden=6, name="fc1"), act_type="relu"), num_hidden=3,
         name="fc2")
-    seq = SequentialModule().add(rm.mod.Module(fc, label_names=None, context=CPU2,
-                                               placement=IP))
+    seq = SequentialModule().add(rm.mod.Module(fc, label_names=None, context=CPU2))
     loss = rm.mod.PythonLossModule(grad_func=softmax_grad)
     seq.add(loss, take_labels=True, auto_wiring=True)
     seq.bind([("data", (8, 5))], [("softmax_label", (8,))])
