@@ -3,14 +3,11 @@
 Initializers draw from `generator()`; executors derive their own generator
 (Dropout masks) from it at bind, so one `seed(n)` makes a run repeatable.
 Like MXNet, whose global seed defaults to 0, an unseeded process starts from
-seed 0. `uniform`/`normal` draw on the host and copy into the target array, so
-a seed gives the same numbers on numpy and cupy.
+seed 0. The samplers (`uniform`, `normal`, ...) are `rm.nd.random`'s, as in
+MXNet: they draw on the host and copy into the target array, so a seed gives
+the same numbers on numpy and cupy.
 """
 import numpy as np
-
-from .context import array_module
-
-__all__ = ["seed", "generator", "executor_seed", "uniform", "normal"]
 
 _DEFAULT_SEED = 0
 _state = {"generator": None, "executor_seeds": None}
@@ -52,33 +49,20 @@ def generator():
     return _state["generator"]
 
 
-def _fill(values, shape, dtype, out):
-    if out is None:
-        return values.astype(dtype).reshape(shape)
-    xp = array_module(out)
-    if xp is np:
-        out[...] = values.reshape(out.shape)
-    else:
-        with out.device:  # copy onto the target's GPU, not the current one
-            out[...] = xp.asarray(values.reshape(out.shape))
-    return out
+# MXNet's `mx.random.uniform` is `mx.nd.random.uniform`: the samplers are the
+# ndarray module's (imported on use: raymod.ndarray.random draws from `generator()`).
+_SAMPLERS = ("uniform", "normal", "randn", "poisson", "exponential", "gamma",
+             "negative_binomial", "generalized_negative_binomial", "randint", "multinomial",
+             "shuffle")
+__all__ = ["seed", "generator", "executor_seed", *_SAMPLERS]
 
 
-def _shape_of(shape, out):
-    if out is not None:
-        return tuple(out.shape)
-    if shape is None:
-        return ()
-    return (shape,) if isinstance(shape, int) else tuple(shape)
+def __getattr__(name):
+    if name in _SAMPLERS:
+        from .ndarray import random as nd_random
+        return getattr(nd_random, name)
+    raise AttributeError(f"module 'raymod.random' has no attribute {name!r}")
 
 
-def uniform(low=0, high=1, shape=None, dtype="float32", out=None):
-    """Samples from U(low, high): a new numpy array, or written into `out` (numpy or cupy)."""
-    shape = _shape_of(shape, out)
-    return _fill(generator().uniform(low, high, size=shape), shape, dtype, out)
-
-
-def normal(loc=0, scale=1, shape=None, dtype="float32", out=None):
-    """Samples from N(loc, scale): a new numpy array, or written into `out` (numpy or cupy)."""
-    shape = _shape_of(shape, out)
-    return _fill(generator().normal(loc, scale, size=shape), shape, dtype, out)
+def __dir__():
+    return sorted(list(globals()) + list(_SAMPLERS))

@@ -12,6 +12,7 @@ Moving an array to a GPU context returns a cupy array on that GPU, since a
 numpy subclass cannot hold device memory.
 """
 import warnings
+import weakref
 
 import numpy as np
 
@@ -289,5 +290,20 @@ def slice_axis(data, axis, begin, end):
     return data[tuple(index)]
 
 
+_PENDING_WORK = weakref.WeakSet()
+
+
+def register_pending_work(source):
+    """Make `waitall` wait for `source` too: an object whose `wait_all()` returns when
+    the work it queued (e.g. calls to Ray device workers) has finished."""
+    _PENDING_WORK.add(source)
+
+
 def waitall():
-    """No-op: numpy computes eagerly (MXNet's `nd.waitall`)."""
+    """Wait until all queued work has finished (MXNet's `nd.waitall`).
+
+    numpy computes eagerly; the work that can still be queued is the calls a
+    module deferred to its Ray device workers. Their errors raise here.
+    """
+    for source in list(_PENDING_WORK):
+        source.wait_all()

@@ -136,8 +136,8 @@ class DistKVStore(KVStore):
         """One step: servers reduce the workers' gradient refs; workers copy the results."""
         weight_refs = [server.push_pull.remote(keys, *grad_handles)
                        for server, keys in self.shards(names)]
-        scheduler._in_flight.extend(weight_refs)
-        scheduler._submit("set_weights", key, *weight_refs)
+        scheduler.track(weight_refs)       # a server's failure surfaces at the next wait
+        scheduler.submit_now("set_weights", key, *weight_refs, n=len(grad_handles))
 
     def save_optimizer_states(self, fname, dump_optimizer=False):
         """All shards' optimizer states in one file (MXNet refused this for dist stores)."""

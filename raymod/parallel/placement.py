@@ -3,12 +3,17 @@
 Ray actors are the default (issue "Devices as Ray actors"); the in-process
 placement is the explicit choice for debugging and for tests of the math.
 `Module(..., placement='in_process')` picks one for a module,
-`set_default_placement` for every module made afterwards.
+`set_default_placement` for every module made afterwards, and the
+environment variable RAYMOD_PLACEMENT the default of a process (so a script
+can be run on either placement without changing it).
 """
+import os
+
 from .worker_group import InProcessWorkerGroup
 
 PLACEMENTS = ("ray", "in_process")
-_default = {"placement": "ray", "placement_timeout_s": None, "cpu_threads": None}
+PLACEMENT_ENV = "RAYMOD_PLACEMENT"
+_default = {"placement": None, "placement_timeout_s": None, "cpu_threads": None}
 
 
 def set_default_placement(placement):
@@ -19,7 +24,15 @@ def set_default_placement(placement):
 
 
 def default_placement():
-    return _default["placement"]
+    """The placement of new modules: set_default_placement's, else RAYMOD_PLACEMENT's,
+    else 'ray'."""
+    if _default["placement"] is not None:
+        return _default["placement"]
+    placement = os.environ.get(PLACEMENT_ENV) or "ray"
+    if placement not in PLACEMENTS:
+        raise ValueError(f"{PLACEMENT_ENV} must be one of {PLACEMENTS}, "
+                         f"received {placement!r}")
+    return placement
 
 
 def set_placement_timeout(seconds):
@@ -49,7 +62,7 @@ def set_cpu_worker_threads(threads):
 
 def create_worker_group(contexts, placement=None):
     """The worker group for `contexts`: Ray actors or workers in this process."""
-    placement = placement or _default["placement"]
+    placement = placement or default_placement()
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, received {placement!r}")
     if placement == "in_process":

@@ -16,6 +16,7 @@ import weakref
 
 from ..base import MXNetError
 from .runtime import ensure_ray
+from .pool import POOL
 from .scheduler import StepScheduler
 from .worker import DeviceWorker
 from .worker_group import WorkerGroup
@@ -50,10 +51,8 @@ class _WorkerActor(WorkerStepsMixin, DeviceWorker):
 
 
 def _limit_threads(n):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
+    # A core dependency: without it every worker's BLAS would use all the node's cores.
+    from threadpoolctl import threadpool_limits
     threadpool_limits(n)
 
 
@@ -134,6 +133,71 @@ def _fmt(value, key):
     return f"{value:g}"
 
 
+def _session(ray):
+    """This Ray session's name: parked workers of an earlier session are never lent."""
+    try:
+        return ray._private.worker.global_worker.node.session_name
+    except AttributeError:
+        return None
+
+
+class _ActorGang:
+    """One actor per context in one placement group (a bundle per device)."""
+
+    def __init__(self, ray, contexts, timeout, cpu_threads):
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        self._ray = ray
+        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+        wants = _wanted_cpus(contexts, node_cpus, cpu_threads)[0]
+        bundles, threads = _bundles(contexts, node_cpus, _free_cpus(ray, sum(wants)),
+                                    cpu_threads)
+        self.pg = placement_group(bundles, strategy="PACK")
+        try:
+            ray.get(self.pg.ready(), timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            remove_placement_group(self.pg)
+            raise WorkerError(
+                f"could not place {len(bundles)} device workers for "
+                f"{[str(c) for c in contexts]} within {timeout:g} s: asked for "
+                f"bundles {bundles} (strategy PACK); the cluster has "
+                f"{_resource_summary(ray.cluster_resources())}, of which "
+                f"{_resource_summary(ray.available_resources())} are free") from None
+        actor_cls = ray.remote(_WorkerActor)
+        self.actors = []
+        for rank, (ctx, bundle) in enumerate(zip(contexts, bundles)):
+            strategy = PlacementGroupSchedulingStrategy(placement_group=self.pg,
+                                                        placement_group_bundle_index=rank)
+            self.actors.append(actor_cls.options(
+                num_cpus=bundle.get("CPU", 0), num_gpus=bundle.get("GPU", 0),
+                scheduling_strategy=strategy, max_restarts=0, max_task_retries=0,
+            ).remote(ctx, rank, threads if ctx.device_type != "gpu" else 1))
+        self._released = False
+
+    def alive(self):
+        return not self._released and self._ray.is_initialized()
+
+    def reset(self):
+        """Ask every worker to drop what the last module put there (not waited for)."""
+        return [a.reset.remote() for a in self.actors]
+
+    def wait_reset(self, handles, timeout=_SETTLE_S):
+        """Whether every worker answered its reset (alive, and clean)."""
+        if not self.alive():
+            return False
+        try:
+            self._ray.get(handles, timeout=timeout)
+            return True
+        except Exception:  # noqa: BLE001 - dead, failed or hung: not to be lent
+            return False
+
+    def release(self):
+        """Kill the actors and free the placement group (idempotent)."""
+        if not self._released:
+            self._released = True
+            _release(self._ray, list(self.actors), self.pg)
+
+
 class RayWorkerGroup(WorkerGroup):
     """One `DeviceWorker` actor per context, gang-placed in one placement group.
 
@@ -161,37 +225,16 @@ class RayWorkerGroup(WorkerGroup):
             raise ValueError(f"placement_timeout_s must be a positive number of seconds, "
                              f"received {placement_timeout_s!r}")
         ray = ensure_ray()
-        from ray.util.placement_group import placement_group, remove_placement_group
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         self._ray = ray
-        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
-        wants = _wanted_cpus(self.contexts, node_cpus, cpu_threads)[0]
-        bundles, threads = _bundles(self.contexts, node_cpus, _free_cpus(ray, sum(wants)),
-                                    cpu_threads)
-        self._pg = placement_group(bundles, strategy="PACK")
-        try:
-            ray.get(self._pg.ready(), timeout=timeout)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(self._pg)
-            raise WorkerError(
-                f"could not place {len(bundles)} device workers for "
-                f"{[str(c) for c in self.contexts]} within {timeout:g} s: asked for "
-                f"bundles {bundles} (strategy PACK); the cluster has "
-                f"{_resource_summary(ray.cluster_resources())}, of which "
-                f"{_resource_summary(ray.available_resources())} are free") from None
-        actor_cls = ray.remote(_WorkerActor)
-        self.actors = []
-        for rank, (ctx, bundle) in enumerate(zip(self.contexts, bundles)):
-            strategy = PlacementGroupSchedulingStrategy(placement_group=self._pg,
-                                                        placement_group_bundle_index=rank)
-            self.actors.append(actor_cls.options(
-                num_cpus=bundle.get("CPU", 0), num_gpus=bundle.get("GPU", 0),
-                scheduling_strategy=strategy, max_restarts=0, max_task_retries=0,
-            ).remote(ctx, rank, threads if ctx.device_type != "gpu" else 1))
+        key = (tuple(str(c) for c in self.contexts), cpu_threads, _session(ray))
+        self._gang = POOL.lease(key, lambda: _ActorGang(ray, self.contexts, timeout,
+                                                        cpu_threads))
+        self.actors, self._pg = self._gang.actors, self._gang.pg
         self._handles = {}
         self._closed = None          # why the group was shut down, once it is
         self.scheduler = StepScheduler(self)
-        self._finalizer = weakref.finalize(self, _release, ray, list(self.actors), self._pg)
+        # Released (by its owner, or when collected): the workers go back to the pool.
+        self._finalizer = weakref.finalize(self, POOL.give_back, key, self._gang)
         self.wait([a.ping.remote() for a in self.actors])
 
     def submit_one(self, rank, method, *args, **kwargs):
@@ -275,6 +318,11 @@ class RayWorkerGroup(WorkerGroup):
         return WorkerError(f"device worker {where} failed in {during}:\n"
                            f"{_worker_traceback(e)}"), False
 
+    def forget(self, handles):
+        """Drop the bookkeeping of calls nobody will wait for (after a failure)."""
+        for h in handles:
+            self._handles.pop(h, None)
+
     def put(self, value):
         return self._ray.put(value)
 
@@ -286,13 +334,17 @@ class RayWorkerGroup(WorkerGroup):
         """The Ray node id each worker runs on, in rank order."""
         return self.wait([a.node_id.remote() for a in self.actors])
 
-    def _shut(self, reason):
+    def _shut(self, reason, reuse=False):
         if self._closed is None:
             self._closed = reason
-            self._finalizer()
+            if reuse:
+                self._finalizer()        # healthy: reset and parked for the next module
+            else:
+                self._finalizer.detach()
+                self._gang.release()
 
     def shutdown(self):
-        self._shut("shut down by its owner")
+        self._shut("shut down by its owner", reuse=True)
 
 
 def _worker_traceback(error):

@@ -39,6 +39,9 @@ class WorkerGroup:
         """A handle for a value sent to several workers (an ObjectRef on Ray)."""
         return value
 
+    def forget(self, handles):
+        """Drop what is kept about calls nobody will wait for (nothing, by default)."""
+
     def submit_one(self, rank, method, *args, **kwargs):
         raise NotImplementedError
 

@@ -288,3 +288,12 @@ def test_verbose_logs_each_array(caplog):
     u(InitDesc("fc_bias"), np.zeros(4))
     assert [r.getMessage() for r in caplog.records] == [
         "Initialized fc_weight as weight: 2.0", "Initialized fc_bias as bias: 0.0"]
+
+
+def test_mx_random_samplers_are_the_ndarray_ones():
+    """MXNet's mx.random.uniform is mx.nd.random.uniform (and so for every sampler)."""
+    import raymod as rm
+    for name in ("uniform", "normal", "randn", "poisson", "randint", "shuffle"):
+        assert getattr(rm_random, name) is getattr(rm.nd.random, name)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        rm_random.nope

@@ -3,8 +3,9 @@
 An exception inside an operator, a killed worker process and a placement the
 cluster cannot satisfy each surface on the driver as one
 `raymod.parallel.ray_group.WorkerError` naming the device, the call, the
-batch and (for exceptions) the worker's traceback. Deleting a module frees
-its actors and its placement group.
+batch and (for exceptions) the worker's traceback. Deleting a module parks
+its actors, reset, for the next module (a dead one is never lent), and
+`release_idle_workers` frees them and their placement group.
 """
 import gc
 import os
@@ -17,7 +18,8 @@ import pytest
 
 import raymod as rm
 from raymod.io import DataBatch
-from raymod.parallel import set_placement_timeout
+from raymod.parallel import release_idle_workers, set_idle_worker_limit, set_placement_timeout
+from raymod.parallel.pool import POOL
 from raymod.parallel.ray_group import WorkerError
 
 from ..module.nets import CPU2, classification_data, mlp
@@ -126,8 +128,10 @@ def test_killed_worker_gives_clear_error_and_frees_the_group(ray_session):
     assert mod.get_outputs()[0].shape == (8, 3)
 
 
-def test_deleting_a_module_frees_its_actors_and_placement_group(ray_session):
+def test_deleting_a_module_parks_its_workers_until_released(ray_session):
     ray = ray_session
+    gc.collect()                  # earlier tests' modules park now, not during this test
+    release_idle_workers()
     mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
     mod.bind([("data", (8, 5))], [("softmax_label", (8,))])
     mod.init_params()
@@ -136,10 +140,68 @@ def test_deleting_a_module_frees_its_actors_and_placement_group(ray_session):
     assert _pg_state(ray, pg) == "CREATED"
     del mod, group
     gc.collect()
+    assert [p.gang.pg for p in POOL._parked] == [pg]                      # kept warm
+    assert all(not _gone(p) for p in pids)
+    release_idle_workers()
     assert _wait_until(lambda: _pg_state(ray, pg) == "REMOVED")
     assert _wait_until(lambda: all(_gone(p) for p in pids))
     # and its cores are free again for the next module
     assert _wait_until(lambda: ray.available_resources().get("CPU", 0) >= 2)
+
+
+def test_a_new_module_leases_the_parked_workers_reset(ray_session):
+    x, y = classification_data(n=8)
+    first = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    first.bind([("data", (8, 5))], [("softmax_label", (8,))])
+    first.init_params()
+    first.init_optimizer(kvstore="device")
+    first.forward_backward(DataBatch([x], [y]))
+    first.update()
+    first.update_metric(rm.metric.Accuracy(), [y])
+    pids, key = first._exec_group._workers.pids(), first._exec_group._key
+    first._exec_group.release()
+    second = rm.mod.Module(mlp(num_hidden=4), context=CPU2, placement="ray")
+    second.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
+    workers = second._exec_group._workers
+    assert workers.pids() == pids                                 # the same, warm actors
+    assert workers.call("executor_keys") == [[second._exec_group._key]] * 2
+    with pytest.raises(WorkerError, match=f"nothing bound under key '{key}'"):
+        workers.call("get_params", key, [], [])
+    second.init_params()
+    second.forward(DataBatch([x], [y]), is_train=False)
+    assert second.get_outputs()[0].shape == (8, 3)
+
+
+def test_a_parked_worker_that_died_is_never_lent(ray_session):
+    mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    mod.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
+    pids = mod._exec_group._workers.pids()
+    mod._exec_group.release()
+    os.kill(pids[0], signal.SIGKILL)
+    assert _wait_until(lambda: _gone(pids[0]))
+    again = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    again.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
+    assert not set(again._exec_group._workers.pids()) & set(pids)
+    assert _wait_until(lambda: _gone(pids[1]))            # the rest of that gang was freed
+    again.init_params()
+    x, y = classification_data(n=8)
+    again.forward(DataBatch([x], [y]), is_train=False)
+    assert again.get_outputs()[0].shape == (8, 3)
+
+
+def test_idle_worker_limit(ray_session):
+    with pytest.raises(ValueError, match="non-negative int"):
+        set_idle_worker_limit(-1)
+    previous = set_idle_worker_limit(0)
+    try:
+        mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+        mod.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
+        pids = mod._exec_group._workers.pids()
+        mod._exec_group.release()
+        assert len(POOL) == 0
+        assert _wait_until(lambda: all(_gone(p) for p in pids))
+    finally:
+        set_idle_worker_limit(previous)
 
 
 def test_a_second_module_shares_cores_instead_of_waiting(ray_session):
@@ -187,3 +249,42 @@ def test_placement_timeout_setting_is_validated():
     with pytest.raises(ValueError, match="positive number of seconds"):
         set_placement_timeout("5")
     assert set_placement_timeout(None) is None
+
+
+def test_a_metric_stays_readable_after_its_workers_died(ray_session):
+    x, y = classification_data(n=8)
+    mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    mod.bind([("data", (8, 5))], [("softmax_label", (8,))])
+    mod.init_params()
+    mod.init_optimizer(kvstore="device")
+    metric = rm.metric.Accuracy()
+    mod.forward_backward(DataBatch([x], [y]))
+    mod.update()
+    mod.update_metric(metric, [y])
+    assert metric.get()[1] >= 0 and metric.num_inst == 8          # drained: 8 samples
+    mod.forward_backward(DataBatch([x], [y]))
+    mod.update_metric(metric, [y])                                # dirty again
+    os.kill(mod._exec_group._workers.pids()[1], signal.SIGKILL)
+    with pytest.raises(WorkerError, match="died"):
+        metric.get()
+    # the sums of the lost batch are gone; the metric reads what it had, and no longer
+    # reaches for the dead workers
+    assert metric.num_inst == 8 and metric._remote_links == []
+    metric.reset()
+    assert metric.get()[0] == "accuracy"
+
+
+def test_links_of_released_modules_do_not_pile_up(ray_session):
+    x, y = classification_data(n=8)
+    metric = rm.metric.Accuracy()
+    for _ in range(3):
+        mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+        mod.bind([("data", (8, 5))], [("softmax_label", (8,))], for_training=False)
+        mod.init_params()
+        mod.forward(DataBatch([x], [y]), is_train=False)
+        mod.update_metric(metric, [y])
+        metric.get()
+        del mod
+        gc.collect()
+    metric.get()
+    assert metric.num_inst == 24 and metric._remote_links == []
