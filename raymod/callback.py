@@ -171,6 +171,8 @@ class Speedometer:
     On Ray workers the driver only queues batches, and reading the metric is
     what waits for them (MXNet read the clock first, which there would count
     queued batches as done). Without a metric nothing waits for the workers.
+    The timer restarts at the clock reading of the line just logged (MXNet:
+    after logging), so consecutive intervals cover the epoch's wall time.
 
     Parameters
     ----------
@@ -210,8 +212,9 @@ class Speedometer:
             return
         name_value = param.eval_metric.get_name_value() if param.eval_metric is not None \
             else None
+        now = time.time()
         try:
-            speed = self.frequent * self.batch_size / (time.time() - self.tic)
+            speed = self.frequent * self.batch_size / (now - self.tic)
         except ZeroDivisionError:
             speed = float('inf')
         if name_value is not None:
@@ -228,7 +231,7 @@ class Speedometer:
         else:
             logging.info("Iter[%d] Batch [%d]\tSpeed: %.2f samples/sec",
                          param.epoch, count, speed)
-        self.tic = time.time()
+        self.tic = now
 
 
 class ProgressBar:
