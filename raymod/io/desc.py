@@ -70,7 +70,16 @@ class DataBatch:
         The bucket of this batch, for `BucketingModule`.
     provide_data, provide_label : list of DataDesc, optional
         Per-batch shapes, used by `BucketingModule` and Module's reshape.
+
+    Attributes
+    ----------
+    rows : BatchRows or None
+        Set by iterators whose batches are rows of arrays they hold
+        (raymod.io.batch_rows): lets Ray device workers gather the batch
+        from arrays shipped to them once.
     """
+
+    rows = None
 
     def __init__(self, data, label=None, pad=None, index=None,
                  bucket_key=None, provide_data=None, provide_label=None):

@@ -18,6 +18,7 @@ each batch is gathered by its rows: the same batches, without the copy.
 import numpy as np
 
 from ..ndarray import NDArray, array
+from .batch_rows import BatchRows, RowSource
 from .desc import DataBatch, DataDesc
 
 _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
@@ -168,6 +169,7 @@ class NDArrayIter(DataIter):
         self.cursor = -self.batch_size
         self._cache_rows = None     # the incomplete last batch's rows ('roll_over')
         self._rows_at = (None, None)
+        self._rows_source = None
         self.reset()
 
     def _check_sizes(self):
@@ -272,8 +274,20 @@ class NDArrayIter(DataIter):
             # an incomplete last batch ('discard', 'roll_over'): keep it for the next epoch
             self._cache_rows = self._batch_rows()
             raise StopIteration
-        return DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
-                         index=None)
+        batch = DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+                          index=None)
+        batch.rows = BatchRows(self._row_source(), self._current_batch_rows())
+        return batch
+
+    def _row_source(self):
+        if self._rows_source is None:     # made on first use: the arrays never change
+            self._rows_source = RowSource(*self._source, axis=self._axis)
+        return self._rows_source
+
+    def _current_batch_rows(self):
+        if self._is_slice():
+            return np.arange(self.cursor, self.cursor + self.batch_size, dtype=np.int64)
+        return self._batch_rows()
 
     def getdata(self):
         return self._batch(self._source[0])
@@ -421,8 +435,10 @@ class ResizeIter(BatchWrapperIter):
         if not self.iter_next():
             raise StopIteration
         batch = self.current_batch
-        return DataBatch(data=batch.data, label=batch.label, pad=batch.pad, index=batch.index,
-                         bucket_key=getattr(batch, "bucket_key", None),
-                         provide_data=getattr(batch, "provide_data", None),
-                         provide_label=getattr(batch, "provide_label", None))
+        out = DataBatch(data=batch.data, label=batch.label, pad=batch.pad, index=batch.index,
+                        bucket_key=getattr(batch, "bucket_key", None),
+                        provide_data=getattr(batch, "provide_data", None),
+                        provide_label=getattr(batch, "provide_label", None))
+        out.rows = getattr(batch, "rows", None)
+        return out
 

@@ -11,6 +11,7 @@ reproduces every batch exactly, which is what a data plane needs.
 import numpy as np
 
 from ..ndarray import NDArray
+from .batch_rows import BatchRows, RowSource
 from .desc import DataBatch, DataDesc
 from .iter import DataIter
 
@@ -34,6 +35,7 @@ class RowBatchIter(DataIter):
         self._label = list(label)
         self._rows = None
         self._pad = 0
+        self._rows_source = None
 
     # ------------------------------------------------------------------ the row view
 
@@ -79,8 +81,12 @@ class RowBatchIter(DataIter):
     def next(self):
         if not self.iter_next():
             raise StopIteration
-        return DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
-                         index=self.getindex())
+        batch = DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+                          index=self.getindex())
+        if self._rows_source is None:     # made on first use: the arrays never change
+            self._rows_source = RowSource(self._data, self._label)
+        batch.rows = BatchRows(self._rows_source, self._rows)
+        return batch
 
     def getdata(self):
         self._check_current()

@@ -49,6 +49,16 @@ def _call_batch_end(callbacks, epoch, nbatch, eval_metric, local_vars):
         callback(param)
 
 
+def _from_iterator(batch):
+    """A batch the loop hands from its iterator straight to forward: nobody wrote into
+    its arrays, so the rows it came from (if its iterator says) may stand in for them
+    (Ray workers then gather it from data they hold: raymod.io.batch_rows)."""
+    rows = getattr(batch, "rows", None)
+    if rows is not None:
+        rows.unchanged = True
+    return batch
+
+
 def _as_nd(array):
     """Outputs reach users as rm.nd.NDArray views (asnumpy() works, no copy)."""
     from ..ndarray import NDArray
@@ -121,7 +131,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
+            self.forward(_from_iterator(eval_batch), is_train=False)
             if isinstance(eval_batch, list):
                 self.update_metric(eval_metric, [eb.label for eb in eval_batch],
                                    pre_sliced=True)
@@ -141,7 +151,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
+            self.forward(_from_iterator(eval_batch), is_train=False)
             pad = eval_batch.pad or 0
             outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
             yield outputs, nbatch, eval_batch
@@ -180,7 +190,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
+            self.forward(_from_iterator(eval_batch), is_train=False)
             pad = eval_batch.pad or 0
             output_list.append([_as_nd(np.array(out[0:out.shape[0] - pad]))
                                 for out in self.get_outputs()])
@@ -347,7 +357,7 @@ class BaseModule:
             data_batch = next_data_batch
             if p.monitor is not None:
                 p.monitor.tic()
-            self.forward_backward(data_batch)
+            self.forward_backward(_from_iterator(data_batch))
             self.update()
             if isinstance(data_batch, list):
                 self.update_metric(eval_metric, [db.label for db in data_batch],

@@ -164,6 +164,7 @@ class DataParallelExecutorGroup:
         self._total_exec_bytes = 0
         self._monitor = None
         self._monitor_sent = None    # the monitor step already activated on the workers
+        self._plane_labels = None    # the label list of the last batch sent as rows
         try:
             self.grad_req = self._resolve_grad_req(grad_req, _as_desc(data_shapes),
                                                    _as_desc(label_shapes))
@@ -343,11 +344,16 @@ class DataParallelExecutorGroup:
     def forward(self, data_batch, is_train=None):
         if is_train is None:
             is_train = self.for_training
-        per_device = self._slice_inputs(data_batch)
         if self._scheduler is not None:
+            per_device = self._scheduler.plane.device_inputs(self, data_batch)
+            # update_metric with this batch's labels takes them from the loaded inputs
+            self._plane_labels = None if per_device is None else data_batch.label
+            if per_device is None:
+                per_device = self._slice_inputs(data_batch)
             self._activate_remote_monitor()
             self._scheduler.forward(self._key, per_device, is_train)
             return
+        per_device = self._slice_inputs(data_batch)
         self._call("forward", self._key, per_worker=[(inputs, is_train) for inputs in per_device])
 
     def backward(self, out_grads=None):
@@ -455,7 +461,11 @@ class DataParallelExecutorGroup:
         return per_device
 
     def update_metric(self, eval_metric, labels, pre_sliced=False):
-        per_device = self._device_labels(labels, pre_sliced)
+        if self._scheduler is not None and labels is not None and \
+                labels is self._plane_labels and not pre_sliced:
+            per_device = [None] * len(self.contexts)
+        else:
+            per_device = self._device_labels(labels, pre_sliced)
         if self._scheduler is not None:
             # The metric is updated on the workers; the driver's copy drains their sums.
             self._scheduler.update_metric(self._key, eval_metric, self.label_names, per_device)

@@ -25,6 +25,8 @@ import weakref
 
 import numpy as np
 
+from .dataplane import DataPlane, RowsInput
+
 _MAX_IN_FLIGHT = 16             # unchecked calls kept before waiting on the oldest
 _COALESCE_BATCHES = 8           # batches held for one `steps` call, at most ...
 _COALESCE_BYTES = 8 * 1024**2   # ... and input bytes per worker
@@ -47,6 +49,7 @@ class StepScheduler:
         self._note = None
         from ..ndarray.ndarray import register_pending_work
         register_pending_work(self)       # nd.waitall() waits for this group's workers
+        self.plane = DataPlane(self)      # in-memory datasets the workers hold
 
     def _open(self, key, fresh=False):
         """The deferred record for executor `key`, retiring one for another key."""
@@ -62,8 +65,10 @@ class StepScheduler:
         record["n"] = len(per_device)      # a group sharing a larger one's workers uses n
         self._forwards += 1
         record["batch"] = self._forwards
-        # Copies: the batch may be a view of a buffer its iterator refills.
-        record["inputs"] = [{n: np.array(a) for n, a in i.items()} for i in per_device]
+        # Copies: the batch may be a view of a buffer its iterator refills. (Rows of a
+        # source the workers hold are the scheduler's own: nothing to copy.)
+        record["inputs"] = [i if isinstance(i, RowsInput) else
+                            {n: np.array(a) for n, a in i.items()} for i in per_device]
         record["is_train"] = is_train
 
     def backward(self, key, per_device_grads):
@@ -93,7 +98,8 @@ class StepScheduler:
         if "metric" in record:
             record = self._open(key, fresh=True)
         record.setdefault("n", len(per_device_labels))
-        record["metric"] = (metric, [[np.array(a) for a in labels]
+        # None: the labels are the batch's, which the workers loaded as inputs.
+        record["metric"] = (metric, [None if labels is None else [np.array(a) for a in labels]
                                      for labels in per_device_labels])
         link.dirty = True
 
@@ -181,7 +187,7 @@ class StepScheduler:
         if self._held and self._held[0]["key"] != record["key"]:
             self._send_held()
         self._held.append(record)
-        held_bytes = max(sum(a.nbytes for r in self._held for a in r["inputs"][rank].values())
+        held_bytes = max(sum(_input_bytes(r["inputs"][rank]) for r in self._held)
                          for rank in range(len(self._held[0]["inputs"])))
         if len(self._held) >= self._hold_limit or held_bytes >= _COALESCE_BYTES:
             self._send_held()
@@ -285,6 +291,12 @@ class StepScheduler:
         results = self.workers.wait(pending + extra)
         by_handle = dict(zip(pending + extra, results))
         return [by_handle[h] for h in handles]
+
+
+def _input_bytes(inputs):
+    if isinstance(inputs, RowsInput):
+        return inputs.nbytes
+    return sum(a.nbytes for a in inputs.values())
 
 
 class _MetricLink:

@@ -14,6 +14,7 @@ import numpy as np
 from ..base import MXNetError
 from ..context import to_numpy
 from ..executor import Executor
+from .dataplane import RowsInput
 from .worker_chain import ChainStepsMixin
 
 
@@ -27,6 +28,7 @@ class DeviceWorker(ChainStepsMixin):
         self._updater = None
         self._monitors = {}      # monitor id -> this worker's copy of a driver Monitor
         self._monitored = {}     # key -> monitor id installed on that key's executor
+        self._row_sources = {}   # token -> {'data': [...], 'label': [...]} (data plane)
 
     # ------------------------------------------------------------------ binding
     def bind(self, key, symbol, shapes, dtypes, grad_req, shared_key=None, seed=None):
@@ -112,8 +114,12 @@ class DeviceWorker(ChainStepsMixin):
 
     # ------------------------------------------------------------------ compute
     def load(self, key, inputs):
-        """Copy input slices (data, labels, states) into the bound arrays."""
+        """Copy input slices (data, labels, states) into the bound arrays, or gather
+        them from a source this worker holds (`RowsInput`, the data plane)."""
         exe = self._exec(key)
+        if isinstance(inputs, RowsInput):
+            inputs.gather(self._row_sources, exe.arg_dict, self.xp)
+            return
         for name, value in inputs.items():
             self._copy(exe.arg_dict[name], value, name)
 
@@ -178,6 +184,17 @@ class DeviceWorker(ChainStepsMixin):
         if self._updater is None:
             raise MXNetError(f"worker {self.rank}: no optimizer installed")
         self._updater.set_states(states)
+
+    # ------------------------------------------------------------------ data plane
+    def hold_rows(self, token, arrays):
+        """Keep an iterator's arrays (read-only, zero-copy from the object store)."""
+        self._row_sources[token] = arrays
+
+    def drop_rows(self, token):
+        self._row_sources.pop(token, None)
+
+    def held_row_sources(self):
+        return list(self._row_sources)
 
     # ------------------------------------------------------------------ executor views
     def exec_arrays(self, key, which):

@@ -141,6 +141,8 @@ class WorkerStepsMixin:
         if template is not None:
             self._metrics[metric_id] = template
         exe = self._exec(key)
+        if labels is None:       # the batch's labels, loaded as inputs (the data plane)
+            labels = [exe.arg_dict[n] for n in label_names]
         self._metrics[metric_id].update_dict(
             OrderedDict(zip(label_names, labels)),
             OrderedDict(zip(exe.symbol.list_outputs(), exe.outputs)))

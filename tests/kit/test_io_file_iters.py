@@ -54,6 +54,10 @@ def test_every_batch_is_rows_of_the_source_arrays(mnist, tmp_path):
                 np.testing.assert_array_equal(batch.data[0], data[rows])
                 np.testing.assert_array_equal(batch.label[0], lbl[rows])
                 np.testing.assert_array_equal(batch.index, rows)
+                # the rows a data plane ships instead of the arrays
+                np.testing.assert_array_equal(batch.rows.rows, rows)
+                assert batch.rows.source is it._rows_source
+                np.testing.assert_array_equal(batch.rows.source.data[0][rows], batch.data[0])
             it.reset()
 
 

@@ -1,0 +1,54 @@
+"""Where a batch came from: rows of arrays an iterator holds in memory.
+
+NDArrayIter, MNISTIter and CSVIter (and ResizeIter over them) make every
+batch by taking rows of arrays they hold and never change. They attach a
+`BatchRows` to each batch: the `RowSource` (those arrays, made once per
+iterator) and the batch's row numbers. A data plane can then ship the
+arrays to where the batches are used once, and only the row numbers with
+each batch: the batch is the same, row for row, padding and roll-over
+included. Nothing here knows who uses it (io never imports the parallel
+layer); a batch without `rows` is simply sent as arrays.
+"""
+import itertools
+
+import numpy as np
+
+_tokens = itertools.count()
+
+
+class RowSource:
+    """The arrays an iterator's batches are rows of (along `axis`), with a unique token.
+
+    Parameters
+    ----------
+    data, label : list of (str, numpy.ndarray)
+    axis : int
+        The batch axis of every array.
+    """
+
+    def __init__(self, data, label, axis=0):
+        self.data = [np.asarray(a) for _, a in data]
+        self.label = [np.asarray(a) for _, a in label]
+        self.axis = axis
+        self.token = f"rows{next(_tokens)}"
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in self.data + self.label)
+
+
+class BatchRows:
+    """A batch as rows: `source.data[i][rows]` is its i-th data array (along source.axis).
+
+    `unchanged` is set by the module loops (fit, score, predict), which hand
+    a batch from the iterator straight to forward: only then is it certain
+    that nobody wrote into the batch's arrays, so only then are rows used
+    in place of them.
+    """
+
+    __slots__ = ("source", "rows", "unchanged")
+
+    def __init__(self, source, rows):
+        self.source = source
+        self.rows = np.array(rows, dtype=np.int64)     # its own: an order may be reshuffled
+        self.unchanged = False
