@@ -358,7 +358,10 @@ class NDArrayIter(DataIter):
         self._permuted = None
         self._rows_at = (None, None)
         # MXNet re-creates the arrays from numpy, as float32, when it shuffles
-        self._source = tuple([(k, _as_float32(v)) for k, v in source] for source in self._source)
+        source = tuple([(k, _as_float32(v)) for k, v in part] for part in self._source)
+        if any(a is not b for part, old in zip(source, self._source)
+               for (_, a), (_, b) in zip(part, old)):
+            self._source, self._rows_source = source, None      # rows index the new arrays
 
 
 def _as_float32(arr):

@@ -100,3 +100,19 @@ def test_getdata_before_the_first_batch_is_an_error():
         it.getdata()
     next(it)
     assert it.getdata()[0].tolist() == [[0.0], [1.0]]
+
+
+def test_shuffling_turned_on_later_makes_float32_arrays_and_rows_follow_them():
+    """MXNet re-creates int arrays as float32 at the first shuffle: the rows a batch
+    carries must then index the new arrays."""
+    ints = rm.nd.array(np.arange(12).reshape(6, 2), dtype="int32")
+    it = rm.io.NDArrayIter(ints, batch_size=2)
+    first = next(it)
+    assert first.data[0].dtype == np.int32
+    it.shuffle = True
+    it.reset()
+    batch = next(it)
+    source, rows = batch.rows.source, batch.rows.rows
+    assert source.data[0].dtype == np.float32 and batch.data[0].dtype == np.float32
+    assert np.array_equal(batch.data[0], np.take(source.data[0], rows, axis=0))
+    assert source.token != first.rows.source.token
