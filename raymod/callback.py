@@ -170,7 +170,7 @@ class Speedometer:
     before the clock, both when the timer starts and when a line is logged.
     On Ray workers the driver only queues batches, and reading the metric is
     what waits for them (MXNet read the clock first, which there would count
-    queued batches as done). Without a metric nothing waits for the workers.
+    queued batches as done); without a metric, `raymod.nd.waitall` waits.
     The timer restarts at the clock reading of the line just logged (MXNet:
     after logging), so consecutive intervals cover the epoch's wall time.
 
@@ -204,14 +204,12 @@ class Speedometer:
 
         if not self.init:
             self.init = True
-            if param.eval_metric is not None:
-                param.eval_metric.get_name_value()   # the batches so far are done first
+            _finished_work(param.eval_metric)       # the batches so far are done first
             self.tic = time.time()
             return
         if count % self.frequent != 0:
             return
-        name_value = param.eval_metric.get_name_value() if param.eval_metric is not None \
-            else None
+        name_value = _finished_work(param.eval_metric)
         now = time.time()
         try:
             speed = self.frequent * self.batch_size / (now - self.tic)
@@ -232,6 +230,19 @@ class Speedometer:
             logging.info("Iter[%d] Batch [%d]\tSpeed: %.2f samples/sec",
                          param.epoch, count, speed)
         self.tic = now
+
+
+def _finished_work(metric):
+    """Wait for the queued batches; the metric's values (None without a metric).
+
+    Reading a metric waits for the workers that update it; without one,
+    `waitall` waits for every module's queued calls.
+    """
+    if metric is not None:
+        return metric.get_name_value()
+    from .ndarray import waitall
+    waitall()
+    return None
 
 
 class ProgressBar:

@@ -154,6 +154,25 @@ def test_speedometer_starts_its_timer_after_the_work_before_it(log):
     assert speed > batch_size / wait     # the one-second wait is outside the interval
 
 
+def test_speedometer_without_a_metric_waits_for_all_queued_work(monkeypatch, log):
+    """No metric to read: nd.waitall (every module's queued worker calls) is the wait."""
+    import raymod.ndarray
+    wait, waits = 0.3, []
+
+    def waitall():
+        waits.append(time.perf_counter())
+        time.sleep(wait)
+
+    monkeypatch.setattr(raymod.ndarray, "waitall", waitall)
+    s = callback.Speedometer(8, frequent=1)
+    s(_param(0))
+    s(_param(1))
+    (speed,) = _logged_speeds(log())
+    assert len(waits) == 2                  # at the timer's start and before the line
+    assert speed <= 8 / wait
+    assert log()[0].startswith("Iter[0] Batch [1]\tSpeed: ")
+
+
 def test_training_progress_counts_the_wait_for_queued_batches():
     """TrainingProgress's bar also reads the metric before the clock."""
     class Mod:
