@@ -88,10 +88,11 @@ CHECKPOINTS = {
     "adam": lambda mod, prefix: rm.callback.do_checkpoint(
         prefix, save_optimizer_states=True, module=mod),
 }
-# In-process every optimizer meets every layout but dist_sync (its servers are
-# Ray actors: one case). On Ray each module still starts its own actors (seconds
-# each, three modules a case), so Ray runs one optimizer per layout: both
-# optimizers, and states held by one worker, by the driver's store and by two workers.
+# In-process every optimizer meets every layout but dist_sync (its parameter
+# servers are Ray actors on either placement, started per module: one case). A
+# Ray case costs seconds (three modules' workers), so Ray runs one optimizer per
+# layout: both optimizers, states held by one worker, by the driver's store and
+# by two workers.
 CASES = ([("in_process", o, lay) for o in sorted(OPTIMIZERS) for lay in sorted(LAYOUTS)
           if lay != "2dev_dist_sync"]
          + [("in_process", "sgd_momentum", "2dev_dist_sync"), ("ray", "adam", "1dev"),
