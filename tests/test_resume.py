@@ -5,7 +5,9 @@ Two half-runs (epochs 0-1, checkpoint with optimizer states, then
 ``fit(begin_epoch=2, arg_params=..., aux_params=...)``) must end with the
 parameters of one whole run, bit for bit: the momentum or Adam moments, the
 update counts (Adam's bias correction, the scheduler's position) and the
-learning-rate schedule all carry over.
+learning-rate schedule all carry over. Also: a checkpoint save that fails
+halfway, or a driver SIGKILLed while saving, leaves the previous checkpoint
+whole and resumable; and the `Updater` beneath carries the update counts.
 """
 import os
 import signal
