@@ -46,6 +46,11 @@ def parse_args(argv=None):
                    help="how the workers' gradients meet: device, local, dist_sync, ...")
     p.add_argument("--placement", choices=["ray", "in_process"], default="ray",
                    help="device workers as Ray actors, or in this process (debugging)")
+    p.add_argument("--max-worker-restarts", type=int, default=3,
+                   help="how often a lost Ray worker is replaced (0: a loss ends the run)")
+    p.add_argument("--kill-worker-at", metavar="EPOCH:BATCH",
+                   help="a fault drill: SIGKILL the last device worker after this batch "
+                        "(the run replaces it and ends as an undisturbed one would)")
     add_output_options(p, "mlp")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split, shuffling "
                    "and initial weights")
@@ -66,6 +71,20 @@ def load_data(args):
     return train, val
 
 
+def kill_drill(mod, when, rank):
+    """A batch-end callback that kills device worker `rank` after batch EPOCH:BATCH."""
+    if not when:
+        return None
+    epoch, nbatch = (int(v) for v in when.split(":"))
+
+    def kill(param):
+        if (param.epoch, param.nbatch) == (epoch, nbatch):
+            pid = rm.parallel.kill_worker(mod, rank)
+            logging.info("fault drill: killed device worker %d (pid %d) after epoch %d "
+                         "batch %d", rank, pid, epoch, nbatch)
+    return kill
+
+
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
@@ -81,7 +100,8 @@ def main(argv=None):
         optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4},
         initializer=rm.init.Xavier(magnitude=2.0),
         epoch_end_callback=rm.callback.do_checkpoint(outputs.prefix, period=args.epochs),
-        callbacks=outputs.callbacks()))
+        batch_end_callback=kill_drill(mod, args.kill_worker_at, args.contexts - 1),
+        max_worker_restarts=args.max_worker_restarts, callbacks=outputs.callbacks()))
     (name, accuracy), = mod.score(val, "acc")
     outputs.finish()
     print(f"validation {name}: {accuracy:.4f} on {val.num_data} samples; "

@@ -147,12 +147,20 @@ class Executor:
             seed = executor_seed()
         self._seed = int(seed)
         self._plan_memory = bool(plan_memory)
+        self._rng = xp.random.default_rng(self._seed)
         self._plan = compile_plan(symbol, self.arg_dict, self.aux_dict, self.grad_dict,
                                   self._grad_req, self._entry_shapes, self._entry_types,
-                                  xp, xp.random.default_rng(self._seed),
+                                  xp, self._rng,
                                   pool=shared_exec._plan.pool if shared_exec else None,
                                   plan_memory=plan_memory)
         del self._entry_shapes, self._entry_types    # needed only to compile
+
+    def rng_state(self):
+        """The state of the executor's generator (Dropout masks), to resume it exactly."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state):
+        self._rng.bit_generator.state = state
 
     @property
     def outputs(self):

@@ -40,15 +40,22 @@ class RowSource:
 class BatchRows:
     """A batch as rows: `source.data[i][rows]` is its i-th data array (along source.axis).
 
-    `unchanged` is set by the module loops (fit, score, predict), which hand
-    a batch from the iterator straight to forward: only then is it certain
-    that nobody wrote into the batch's arrays, so only then are rows used
-    in place of them.
+    `unchanged` is set by the loops of Module and BucketingModule (fit,
+    score, predict), which hand a batch from the iterator straight to their
+    executor groups: only then is it certain that nobody wrote into the
+    batch's arrays, so only then are rows used in place of them (and only
+    while the batch still holds the lists of arrays it was made with).
     """
 
-    __slots__ = ("source", "rows", "unchanged")
+    __slots__ = ("source", "rows", "unchanged", "_lists")
 
-    def __init__(self, source, rows):
+    def __init__(self, source, rows, data, label):
         self.source = source
         self.rows = np.array(rows, dtype=np.int64)     # its own: an order may be reshuffled
         self.unchanged = False
+        self._lists = (data, label)
+
+    def describes(self, batch):
+        """Whether `batch` still holds the very arrays these rows were taken for (a
+        copy of the batch given other data, as a SequentialModule makes, does not)."""
+        return batch.data is self._lists[0] and batch.label is self._lists[1]

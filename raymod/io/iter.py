@@ -276,7 +276,8 @@ class NDArrayIter(DataIter):
             raise StopIteration
         batch = DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
                           index=None)
-        batch.rows = BatchRows(self._row_source(), self._current_batch_rows())
+        batch.rows = BatchRows(self._row_source(), self._current_batch_rows(), batch.data,
+                               batch.label)
         return batch
 
     def _row_source(self):
@@ -442,6 +443,8 @@ class ResizeIter(BatchWrapperIter):
                         bucket_key=getattr(batch, "bucket_key", None),
                         provide_data=getattr(batch, "provide_data", None),
                         provide_label=getattr(batch, "provide_label", None))
-        out.rows = getattr(batch, "rows", None)
+        rows = getattr(batch, "rows", None)
+        if rows is not None and rows.describes(batch):
+            out.rows = rows.__class__(rows.source, rows.rows, out.data, out.label)
         return out
 

@@ -85,7 +85,7 @@ class RowBatchIter(DataIter):
                           index=self.getindex())
         if self._rows_source is None:     # made on first use: the arrays never change
             self._rows_source = RowSource(self._data, self._label)
-        batch.rows = BatchRows(self._rows_source, self._rows)
+        batch.rows = BatchRows(self._rows_source, self._rows, batch.data, batch.label)
         return batch
 
     def getdata(self):

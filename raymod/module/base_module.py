@@ -49,16 +49,6 @@ def _call_batch_end(callbacks, epoch, nbatch, eval_metric, local_vars):
         callback(param)
 
 
-def _from_iterator(batch):
-    """A batch the loop hands from its iterator straight to forward: nobody wrote into
-    its arrays, so the rows it came from (if its iterator says) may stand in for them
-    (Ray workers then gather it from data they hold: raymod.io.batch_rows)."""
-    rows = getattr(batch, "rows", None)
-    if rows is not None:
-        rows.unchanged = True
-    return batch
-
-
 def _as_nd(array):
     """Outputs reach users as rm.nd.NDArray views (asnumpy() works, no copy)."""
     from ..ndarray import NDArray
@@ -131,7 +121,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(_from_iterator(eval_batch), is_train=False)
+            self.forward(self._from_iterator(eval_batch), is_train=False)
             if isinstance(eval_batch, list):
                 self.update_metric(eval_metric, [eb.label for eb in eval_batch],
                                    pre_sliced=True)
@@ -151,7 +141,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(_from_iterator(eval_batch), is_train=False)
+            self.forward(self._from_iterator(eval_batch), is_train=False)
             pad = eval_batch.pad or 0
             outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
             yield outputs, nbatch, eval_batch
@@ -190,7 +180,7 @@ class BaseModule:
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(_from_iterator(eval_batch), is_train=False)
+            self.forward(self._from_iterator(eval_batch), is_train=False)
             pad = eval_batch.pad or 0
             output_list.append([_as_nd(np.array(out[0:out.shape[0] - pad]))
                                 for out in self.get_outputs()])
@@ -215,7 +205,8 @@ class BaseModule:
             eval_batch_end_callback=_UNSET, initializer=_UNSET, arg_params=_UNSET,
             aux_params=_UNSET, allow_missing=_UNSET, force_rebind=_UNSET, force_init=_UNSET,
             begin_epoch=_UNSET, num_epoch=_UNSET, validation_metric=_UNSET, monitor=_UNSET,
-            sparse_row_id_fn=_UNSET, callbacks=_UNSET, params=None):
+            sparse_row_id_fn=_UNSET, callbacks=_UNSET, max_worker_restarts=_UNSET,
+            params=None):
         """Train on `train_data` for epochs `begin_epoch` to `num_epoch` - 1 (MXNet's fit).
 
         Binds the module to the data's shapes, initialises parameters and
@@ -268,6 +259,11 @@ class BaseModule:
             raymod's whole-fit callbacks: ``rm.callback.TrainingProgress()``
             (a progress bar), ``rm.callback.HistoryWriter(path)`` (the history
             as CSV or JSON lines), TensorBoard and Ray Tune adapters in ``rm.contrib``.
+        max_worker_restarts : int, default 3
+            On Ray workers: how many times a lost worker (its process killed,
+            its node gone) is replaced and the batches since the last
+            snapshot replayed, so the fit goes on exactly as it would have;
+            0 ends the fit with the error instead.
         params : FitParams, default None
             All of the above as one object.
 
@@ -302,6 +298,7 @@ class BaseModule:
                          force_init=p.force_init)
         self.init_optimizer(kvstore=p.kvstore, optimizer=p.optimizer,
                             optimizer_params=p.optimizer_params)
+        self._set_max_worker_restarts(p.max_worker_restarts)
         validation_metric = p.validation_metric if p.validation_metric is not None \
             else p.eval_metric
         eval_metric = p.eval_metric
@@ -320,6 +317,30 @@ class BaseModule:
             raise
         hooks.train_end(self.history)
         return self.history
+
+    # Module and BucketingModule hand a batch to their executor groups as they get it;
+    # any other module may run code (its own, the user's) that changes it first.
+    _batches_reach_groups_unchanged = False
+
+    def _from_iterator(self, batch):
+        """A batch the loop hands from its iterator straight to forward: when nothing
+        between here and the executor group can write into it, the rows it came from
+        (if its iterator says) may stand in for its arrays (Ray workers then gather
+        it from data they hold: raymod.io.batch_rows)."""
+        rows = getattr(batch, "rows", None)
+        if rows is not None and self._batches_reach_groups_unchanged:
+            rows.unchanged = True
+        return batch
+
+    def _set_max_worker_restarts(self, count):
+        """How often this module's Ray workers may be replaced (see fit)."""
+        for group in self._executor_groups():
+            group.set_max_worker_restarts(count)
+
+    def _executor_groups(self):
+        """The executor groups this module runs on (none for a PythonModule)."""
+        group = getattr(self, "_exec_group", None)
+        return [group] if group is not None else []
 
     def _fit_recorded_epoch(self, train_data, eval_data, eval_metric, validation_metric,
                             epoch, p, hooks):
@@ -357,7 +378,7 @@ class BaseModule:
             data_batch = next_data_batch
             if p.monitor is not None:
                 p.monitor.tic()
-            self.forward_backward(_from_iterator(data_batch))
+            self.forward_backward(self._from_iterator(data_batch))
             self.update()
             if isinstance(data_batch, list):
                 self.update_metric(eval_metric, [db.label for db in data_batch],

@@ -43,6 +43,8 @@ class BucketingModule(BaseModule):
         Where the device workers run (see `Module`).
     """
 
+    _batches_reach_groups_unchanged = True
+
     def __init__(self, sym_gen, default_bucket_key=None, logger=logging, context=None,
                  work_load_list=None, fixed_param_names=None, state_names=None,
                  group2ctxs=None, compression_params=None, placement=None):
@@ -239,6 +241,10 @@ class BucketingModule(BaseModule):
             self._buckets[bucket_key] = module
         self._curr_module = module
         self._curr_bucket_key = bucket_key
+
+    def _executor_groups(self):
+        # The buckets share one worker group (and its scheduler): any bucket's will do.
+        return self._curr_module._executor_groups() if self._curr_module else []
 
     def _check_no_new_parameters(self, bucket_key, module):
         """Every bucket computes with the default bucket's parameters: one that has

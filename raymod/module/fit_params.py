@@ -64,6 +64,9 @@ class FitParams:
         and batch begin/end, the epoch's end coming after validation):
         `rm.callback.TrainingProgress`, `rm.callback.HistoryWriter`,
         `rm.contrib.tensorboard.LogMetricsCallback`, the Ray Tune reporter.
+    max_worker_restarts : int, default 3
+        On Ray workers, how many times a lost worker is replaced and the
+        batches since the last snapshot replayed; 0: a lost worker ends fit.
     """
 
     eval_metric: Any = "acc"
@@ -86,8 +89,13 @@ class FitParams:
     monitor: Any = None
     sparse_row_id_fn: Any = None
     callbacks: Any = None
+    max_worker_restarts: int = 3
 
     def __post_init__(self):
+        if isinstance(self.max_worker_restarts, bool) or \
+                not isinstance(self.max_worker_restarts, int) or self.max_worker_restarts < 0:
+            raise ValueError(f"max_worker_restarts must be an int >= 0, received "
+                             f"{self.max_worker_restarts!r}")
         if not isinstance(self.begin_epoch, int) or self.begin_epoch < 0:
             raise ValueError(f"begin_epoch must be an int >= 0, received {self.begin_epoch!r}")
         if self.num_epoch is not None and (not isinstance(self.num_epoch, int)

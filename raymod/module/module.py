@@ -75,6 +75,8 @@ class Module(BaseModule):
     `raymod.parallel.set_default_placement`) says where the device workers run.
     """
 
+    _batches_reach_groups_unchanged = True
+
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",),
                  logger=logging, context=None, work_load_list=None, fixed_param_names=None,
                  state_names=None, group2ctxs=None, compression_params=None, placement=None):

@@ -40,6 +40,9 @@ class SequentialModule(BaseModule):
     META_TAKE_LABELS = "take_labels"
     META_AUTO_WIRING = "auto_wiring"
 
+    def _executor_groups(self):
+        return [g for module in self._modules for g in module._executor_groups()]
+
     def __init__(self, logger=logging, micro_batches=1):
         super().__init__(logger=logger)
         if isinstance(micro_batches, bool) or not isinstance(micro_batches, numbers.Integral) \

@@ -100,6 +100,9 @@ class GroupChain:
             raise ValueError(f"these executor groups cannot be chained: {reason}")
         self.groups = list(groups)
         self.take_labels = list(take_labels)
+        for g in self.groups:
+            if g._scheduler is not None:     # stage-to-stage calls are not in its log
+                g._scheduler.recovery.refuse("SequentialModule's chained stages")
         self._slots = {}          # (stage, slot, rows) -> executor key on the stage's workers
         self.slot_bytes = 0       # bytes the slot executors allocated
         self.micro = None         # the handles of the last micro-batched run

@@ -53,7 +53,8 @@ class DataPlane:
     def device_inputs(self, group, batch):
         """Per-device RowsInputs for `batch`, or None when it must go as arrays."""
         rows = getattr(batch, "rows", None)
-        if rows is None or not rows.unchanged or isinstance(batch, list):
+        if rows is None or not rows.unchanged or isinstance(batch, list) \
+                or not rows.describes(batch):
             return None
         source = rows.source
         names = self._input_names(group, batch, source)

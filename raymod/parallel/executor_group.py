@@ -515,6 +515,12 @@ class DataParallelExecutorGroup:
     def set_grads(self, grads):
         self._call("set_grads", self._key, grads)
 
+    def set_max_worker_restarts(self, count):
+        """Ray workers: how many lost workers may be replaced (and the work since the
+        last snapshot replayed) before a loss ends the run. In-process: nothing to do."""
+        if self._scheduler is not None:
+            self._scheduler.recovery.set_max_restarts(count)
+
     def wait_all(self):
         """Run everything deferred for the workers and wait for it (in-process: nothing
         is deferred)."""

@@ -112,6 +112,27 @@ class KVStore:
             raise MXNetError(f"kvstore: key {k!r} was not initialized; call init first")
         return self._store[k]
 
+    def state(self):
+        """A copy of what the store holds (values, optimizer states and counters), so a
+        replay after a lost Ray worker starts from it (raymod.parallel.recovery)."""
+        import copy
+        updater = self._updater
+        return copy.deepcopy({
+            "store": self._store,
+            "updater": None if updater is None else
+            {k: v for k, v in vars(updater).items() if k != "optimizer"},
+            "optimizer": None if self._optimizer is None else vars(self._optimizer)})
+
+    def set_state(self, state):
+        """Go back to a `state()` (the optimizer object stays the same one)."""
+        import copy
+        state = copy.deepcopy(state)
+        self._store = state["store"]
+        if state["updater"] is not None:
+            vars(self._updater).update(state["updater"])
+        if state["optimizer"] is not None:
+            vars(self._optimizer).update(state["optimizer"])
+
     def set_optimizer(self, optimizer):
         from ..optimizer import get_updater
         self._optimizer = optimizer

@@ -14,7 +14,7 @@ import re
 import time
 import weakref
 
-from ..base import MXNetError
+from .errors import WorkerError, WorkerLost  # noqa: F401  (WorkerError: its public home)
 from .runtime import ensure_ray
 from .pool import POOL
 from .scheduler import StepScheduler
@@ -31,8 +31,10 @@ _RELEASE_SETTLE_S = 1.5          # ... for up to this long
 _last_release = [float("-inf")]
 
 
-class WorkerError(MXNetError):
-    """A device worker failed (an exception in a call, or the actor process died)."""
+# Calls that build a worker's state (as opposed to running steps): a replacement
+# worker replays them, in order, before it takes the others' state.
+_JOURNALED = frozenset(("bind", "reshape", "release", "bind_slot", "init_updater",
+                        "install_monitor", "hold_rows", "drop_rows"))
 
 
 class _WorkerActor(WorkerStepsMixin, DeviceWorker):
@@ -146,7 +148,6 @@ class _ActorGang:
 
     def __init__(self, ray, contexts, timeout, cpu_threads):
         from ray.util.placement_group import placement_group, remove_placement_group
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         self._ray = ray
         node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
         wants = _wanted_cpus(contexts, node_cpus, cpu_threads)[0]
@@ -163,16 +164,38 @@ class _ActorGang:
                 f"bundles {bundles} (strategy PACK); the cluster has "
                 f"{_resource_summary(ray.cluster_resources())}, of which "
                 f"{_resource_summary(ray.available_resources())} are free") from None
-        actor_cls = ray.remote(_WorkerActor)
-        self.actors = []
-        for rank, (ctx, bundle) in enumerate(zip(contexts, bundles)):
-            strategy = PlacementGroupSchedulingStrategy(placement_group=self.pg,
-                                                        placement_group_bundle_index=rank)
-            self.actors.append(actor_cls.options(
-                num_cpus=bundle.get("CPU", 0), num_gpus=bundle.get("GPU", 0),
-                scheduling_strategy=strategy, max_restarts=0, max_task_retries=0,
-            ).remote(ctx, rank, threads if ctx.device_type != "gpu" else 1))
+        self._contexts, self._bundles, self._threads = list(contexts), bundles, threads
+        self.actors = [self._start_actor(rank) for rank in range(len(contexts))]
         self._released = False
+
+    def _start_actor(self, rank):
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        ctx, bundle = self._contexts[rank], self._bundles[rank]
+        strategy = PlacementGroupSchedulingStrategy(placement_group=self.pg,
+                                                    placement_group_bundle_index=rank)
+        return self._ray.remote(_WorkerActor).options(
+            num_cpus=bundle.get("CPU", 0), num_gpus=bundle.get("GPU", 0),
+            scheduling_strategy=strategy, max_restarts=0, max_task_retries=0,
+        ).remote(ctx, rank, self._threads if ctx.device_type != "gpu" else 1)
+
+    def replace_actor(self, rank, timeout):
+        """A new actor in rank's bundle (Ray re-places the bundle if its node is gone)."""
+        ray = self._ray
+        try:
+            ray.kill(self.actors[rank])
+        except Exception:  # noqa: BLE001 - already dead
+            pass
+        try:
+            ray.get(self.pg.ready(), timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise WorkerError(
+                f"no resources to replace device worker {self._contexts[rank]} within "
+                f"{timeout:g} s: its bundle {self._bundles[rank]} could not be placed again; "
+                f"the cluster has {_resource_summary(ray.cluster_resources())}, of which "
+                f"{_resource_summary(ray.available_resources())} are free") from None
+        self.actors[rank] = self._start_actor(rank)
+        ray.get(self.actors[rank].ping.remote(), timeout=timeout)
+        return self.actors[rank]
 
     def alive(self):
         return not self._released and self._ray.is_initialized()
@@ -232,6 +255,11 @@ class RayWorkerGroup(WorkerGroup):
         self.actors, self._pg = self._gang.actors, self._gang.pg
         self._handles = {}
         self._closed = None          # why the group was shut down, once it is
+        self._timeout = timeout
+        self.journal = []            # (rank, method, args, kwargs) of _JOURNALED calls
+        self.journal_version = 0     # bumped by each journaled call
+        self.recoverable = False     # set by the scheduler while it can replay ...
+        self.unrecoverable_reason = "no snapshot of the workers was taken yet"  # ... or why not
         self.scheduler = StepScheduler(self)
         # Released (by its owner, or when collected): the workers go back to the pool.
         self._finalizer = weakref.finalize(self, POOL.give_back, key, self._gang)
@@ -246,7 +274,46 @@ class RayWorkerGroup(WorkerGroup):
                               f"Bind the module again for new workers.")
         ref = getattr(self.actors[rank], method).remote(*args, **kwargs)
         self._handles[ref] = (rank, method, None)
+        if method in _JOURNALED:
+            self.journal.append((rank, method, args, kwargs))
+            self.journal_version += 1
         return ref
+
+    def dead_ranks(self):
+        """The ranks whose actor no longer answers."""
+        refs = [a.ping.remote() for a in self.actors]
+        self._ray.wait(refs, num_returns=len(refs), timeout=_SETTLE_S)
+        dead = []
+        for rank, ref in enumerate(refs):
+            try:
+                self._ray.get(ref, timeout=0)
+            except Exception:  # noqa: BLE001 - dead, or hung past the settle time
+                dead.append(rank)
+        return dead
+
+    def replace(self, rank):
+        """A new actor for `rank`, in its bundle, rebuilt from the journal."""
+        actor = self._gang.replace_actor(rank, self._timeout)
+        self.actors = self._gang.actors
+        self._finalizer.detach()      # the gang changed: release it, never park it
+        self._finalizer = weakref.finalize(self, self._gang.release)
+        for entry_rank, method, args, kwargs in self.journal:
+            if entry_rank == rank:
+                self._ray.get(getattr(actor, method).remote(*args, **kwargs))
+
+    def wait_refs(self, refs):
+        return self.wait(refs)
+
+    def give_up(self, reason):
+        """Recovery failed: free everything, as after an unrecovered loss."""
+        self._shut(reason)
+
+    def settle(self):
+        """Wait (briefly) for every call still running, ignoring their errors."""
+        refs = list(self._handles)
+        if refs:
+            self._ray.wait(refs, num_returns=len(refs), timeout=_SETTLE_S)
+        self._handles.clear()
 
     def annotate(self, handles, note):
         """Attach `note` (e.g. which batch) to the calls behind `handles`, for errors."""
@@ -278,9 +345,14 @@ class RayWorkerGroup(WorkerGroup):
             return [None if h is None else next(results) for h in handles]
         except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as err:
             error, died = self._describe_failure(refs, err)
+            if died and self.recoverable:
+                raise WorkerLost(str(error), self.dead_ranks()) from None
             if died:
                 # A dead actor leaves the gang useless: free the others and the bundles.
                 self._shut(str(error).split("\n", 1)[0])
+                if self.unrecoverable_reason:
+                    error = WorkerError(f"{error}\n(not recovered: "
+                                        f"{self.unrecoverable_reason})")
             raise error from None
         finally:
             for h in refs:

@@ -26,6 +26,8 @@ import weakref
 import numpy as np
 
 from .dataplane import DataPlane, RowsInput
+from .errors import WorkerLost
+from .recovery import READS, Recovery, Replayed
 
 _MAX_IN_FLIGHT = 16             # unchecked calls kept before waiting on the oldest
 _COALESCE_BATCHES = 8           # batches held for one `steps` call, at most ...
@@ -50,6 +52,7 @@ class StepScheduler:
         from ..ndarray.ndarray import register_pending_work
         register_pending_work(self)       # nd.waitall() waits for this group's workers
         self.plane = DataPlane(self)      # in-memory datasets the workers hold
+        self.recovery = Recovery(self)    # snapshot + log: a lost worker is replaced
 
     def _open(self, key, fresh=False):
         """The deferred record for executor `key`, retiring one for another key."""
@@ -75,8 +78,8 @@ class StepScheduler:
         record = self._open(key)
         if "inputs" not in record or "backward" in record or "update" in record:
             self.flush()
-            self._submit("backward", key, per_worker=[(g,) for g in per_device_grads],
-                         n=len(per_device_grads))
+            self._submit_logged("backward", key, per_worker=[(g,) for g in per_device_grads],
+                                n=len(per_device_grads))
             return
         record["backward"] = [None if g is None else [None if a is None else np.array(a)
                                                       for a in g] for g in per_device_grads]
@@ -106,13 +109,22 @@ class StepScheduler:
     def submit(self, method, *args, per_worker=None, n=None):
         """A call in order after everything deferred, not waited for here."""
         self.flush()
-        return self._submit(method, *args, per_worker=per_worker, n=n)
+        return self._submit_logged(method, *args, per_worker=per_worker, n=n)
 
     def call(self, method, *args, per_worker=None, n=None):
         """A blocking call on the first `n` workers (all by default), after everything
-        deferred and in flight."""
-        self.flush()
-        return self.sync(self._on_workers(method, *args, per_worker=per_worker, n=n))
+        deferred and in flight. After a lost worker was replaced it is made again."""
+        while True:
+            self.flush()
+            handles = self._on_workers(method, *args, per_worker=per_worker, n=n)
+            try:
+                results = self.sync(handles)
+            except Replayed:
+                continue
+            if method not in READS:
+                self.recovery.log(("call", method, args, per_worker, n))
+            self._snapshot_if_due()
+            return results
 
     def _on_workers(self, method, *args, per_worker=None, n=None):
         n = len(self.workers) if n is None else n
@@ -149,6 +161,15 @@ class StepScheduler:
         self._track(handles)
         return handles
 
+    def _submit_logged(self, method, *args, per_worker=None, n=None):
+        handles = self._on_workers(method, *args, per_worker=per_worker, n=n)
+        self.recovery.log(("submit", method, args, per_worker, n))
+        try:
+            self._track(handles)
+        except Replayed:
+            return []            # sent again by the replay
+        return handles
+
     def _track(self, handles):
         """Keep `handles` to check later; past the bound, wait on the oldest ones.
 
@@ -163,6 +184,13 @@ class StepScheduler:
             older, self._in_flight = self._in_flight[:excess], self._in_flight[excess:]
             try:
                 self.workers.wait(older)
+            except WorkerLost as lost:
+                if self.recovery.replaying:
+                    raise
+                self.recovery.recover(lost)
+                # The log (this call's own submission included) was sent again: the
+                # operation that was submitting must not go on with stale handles.
+                raise Replayed from None
             except BaseException:
                 # One error per failure: the rest went with it, and is forgotten.
                 dropped, self._in_flight = self._in_flight, []
@@ -179,6 +207,11 @@ class StepScheduler:
         record, self._record = self._record, None
         if not record:
             return
+        self._send_or_hold(record)
+        if self.recovery.log_full() and not self.recovery.replaying:
+            self.sync()          # a quiet point, for a snapshot that empties the log
+
+    def _send_or_hold(self, record):
         mode = record["update"][0] if "update" in record else None
         if "inputs" not in record or mode in _ALONE:
             self._send_held()
@@ -201,6 +234,12 @@ class StepScheduler:
             if held:
                 self._send(held[0])
             return
+        try:
+            self._track(self._submit_held(held))
+        except Replayed:
+            pass                 # a worker was lost: the replay sent these batches again
+
+    def _submit_held(self, held):
         first, last = held[0]["batch"], held[-1]["batch"]
         self._note = f"batches {first}-{last} (counting this module's forward calls)"
         try:
@@ -210,7 +249,10 @@ class StepScheduler:
                 inputs = self._ship([r["inputs"][rank] for r in held])
                 handles.append(self.workers.submit_one(rank, "steps", held[0]["key"], inputs,
                                                        plans, first))
-            self._track(handles)
+            if self._note:
+                self.workers.annotate(handles, self._note)
+            self.recovery.log(("held", held), sum(_input_bytes(r["inputs"][0]) for r in held))
+            return handles
         finally:
             self._note = None
 
@@ -220,6 +262,8 @@ class StepScheduler:
             if "batch" in record else None
         try:
             self._send_record(record)
+        except Replayed:
+            pass                 # a worker was lost while sending: the replay sent it
         finally:
             self._note = None
 
@@ -254,6 +298,11 @@ class StepScheduler:
         else:
             handles = [self.workers.submit_one(rank, "apply", key, **kw)
                        for rank, kw in enumerate(per_worker)]
+        if mode == "dist":
+            self.recovery.refuse("dist kvstores: the parameter servers' state is not in "
+                                 "the workers' snapshots")
+        self.recovery.log(("record", record),
+                          _input_bytes(record["inputs"][0]) if "inputs" in record else 0)
         self._track(handles)
         if mode == "exchange":
             self._submit("reduce_update", key, names, *handles, n=n)
@@ -263,6 +312,7 @@ class StepScheduler:
             kvstore.exchange(self, key, names, handles)
 
     def _driver_update(self, key, kvstore, names, handles):
+        self.recovery.note_kvstore(kvstore)
         grads = self.sync(handles)
         for name in names:
             if name in grads[0]:
@@ -282,15 +332,57 @@ class StepScheduler:
         self._record, self._held, self._in_flight = None, [], []
 
     def sync(self, handles=()):
-        """Flush, then wait for everything in flight plus `handles`; return their results."""
-        self.flush()
-        pending, self._in_flight = self._in_flight, []
-        self._hold_limit = 1
+        """Flush, then wait for everything in flight plus `handles`; return their results.
+
+        A lost worker is replaced and the log replayed here; then a plain sync
+        waits again, and one for `handles` raises Replayed (they are stale).
+        """
         handles = list(handles)
-        extra = [h for h in handles if h not in pending]
-        results = self.workers.wait(pending + extra)
-        by_handle = dict(zip(pending + extra, results))
-        return [by_handle[h] for h in handles]
+        while True:
+            if not self.recovery.replaying:    # what is deferred comes after the log
+                self.flush()
+            pending, self._in_flight = self._in_flight, []
+            self._hold_limit = 1
+            extra = [h for h in handles if h not in pending]
+            try:
+                results = self.workers.wait(pending + extra)
+            except WorkerLost as lost:
+                if self.recovery.replaying:
+                    raise
+                self.recovery.recover(lost)
+                if handles:
+                    raise Replayed from None
+                continue
+            if not handles:
+                self._snapshot_if_due()
+            by_handle = dict(zip(pending + extra, results))
+            return [by_handle[h] for h in handles]
+
+    def _snapshot_if_due(self):
+        """At a quiet point (all waited for), snapshot the workers when it is time."""
+        if self.recovery.replaying or self._in_flight or self._record or self._held:
+            return
+        if self.recovery.snapshot_due():
+            self.recovery.take_snapshot()
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, entry):
+        """Send one logged entry again (after the workers restored the snapshot)."""
+        kind = entry[0]
+        if kind == "record":
+            self._send_record(entry[1])
+        elif kind == "held":
+            self._track(self._submit_held(entry[1]))
+        else:
+            _, method, args, per_worker, n = entry
+            self._track(self._on_workers(method, *args, per_worker=per_worker, n=n))
+
+    def sync_replay(self):
+        pending, self._in_flight = self._in_flight, []
+        self.workers.wait(pending)
+
+    def reset_in_flight(self):
+        self._in_flight = []
 
 
 def _input_bytes(inputs):

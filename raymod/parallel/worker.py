@@ -185,6 +185,42 @@ class DeviceWorker(ChainStepsMixin):
             raise MXNetError(f"worker {self.rank}: no optimizer installed")
         self._updater.set_states(states)
 
+    # ------------------------------------------------------------------ recovery
+    def snapshot(self):
+        """This worker's state, for a replay to start from after a worker is lost:
+        every executor's arguments, aux states, accumulated gradients and generator,
+        the optimizer's states and the metrics' sums."""
+        execs = {}
+        for key, exe in self._execs.items():
+            execs[key] = {
+                "arg": {n: to_numpy(a).copy() for n, a in exe.arg_dict.items()},
+                "aux": {n: to_numpy(a).copy() for n, a in exe.aux_dict.items()},
+                "grad": {n: to_numpy(g).copy() for n, g in exe.grad_dict.items()
+                         if exe._grad_req.get(n) == "add"},
+                "rng": exe.rng_state()}
+        # Whole objects (pickled as the call returns): counters and schedules included.
+        return {"execs": execs, "updater": copy.deepcopy(self._updater),
+                "metrics": copy.deepcopy(getattr(self, "_metrics", {}))}
+
+    def restore(self, state):
+        """Go back to a `snapshot` (executors bound since then keep their values)."""
+        for key, saved in state["execs"].items():
+            exe = self._execs.get(key)
+            if exe is None:
+                continue
+            for which in ("arg", "aux", "grad"):
+                arrays = getattr(exe, {"arg": "arg_dict", "aux": "aux_dict",
+                                       "grad": "grad_dict"}[which])
+                for name, value in saved[which].items():
+                    arrays[name][...] = self.xp.asarray(value)
+            exe.set_rng_state(saved["rng"])
+        self._updater = copy.deepcopy(state["updater"])
+        self._metrics = copy.deepcopy(state["metrics"])
+        # A replaced peer has new exchange buffers: map them afresh.
+        self._grad_exchange = None
+        for mon in self._monitors.values():
+            mon.queue, mon.activated = [], False
+
     # ------------------------------------------------------------------ data plane
     def hold_rows(self, token, arrays):
         """Keep an iterator's arrays (read-only, zero-copy from the object store)."""

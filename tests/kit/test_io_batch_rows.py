@@ -69,3 +69,21 @@ def test_module_loops_mark_their_batches(monkeypatch):
     mod.score(it, "mse")
     mod.predict(it)
     assert seen == [True] * 6
+
+
+def test_a_copy_given_other_data_is_not_its_rows():
+    """SequentialModule passes a copy of the batch with the previous stage's outputs."""
+    import copy
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    batch = next(iter(NDArrayIter(x, x[:, 0], batch_size=4)))
+    assert batch.rows.describes(batch)
+    other = copy.copy(batch)
+    other.data = [np.zeros((4, 7), np.float32)]
+    assert not other.rows.describes(other)
+
+
+def test_only_modules_that_hand_batches_on_unchanged_mark_them():
+    assert rm.mod.Module._batches_reach_groups_unchanged
+    assert rm.mod.BucketingModule._batches_reach_groups_unchanged
+    assert not rm.mod.SequentialModule._batches_reach_groups_unchanged
+    assert not rm.mod.PythonModule._batches_reach_groups_unchanged

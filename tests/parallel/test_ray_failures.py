@@ -103,6 +103,7 @@ def test_killed_worker_gives_clear_error_and_frees_the_group(ray_session):
     mod.bind([("data", (8, 5))], [("softmax_label", (8,))])
     mod.init_params()
     mod.init_optimizer(kvstore="device")
+    mod._set_max_worker_restarts(0)      # no recovery (test_worker_recovery has that)
     group = mod._exec_group._workers
     pids = group.pids()
     assert len(set(pids)) == 2 and os.getpid() not in pids
@@ -257,6 +258,7 @@ def test_a_metric_stays_readable_after_its_workers_died(ray_session):
     mod.bind([("data", (8, 5))], [("softmax_label", (8,))])
     mod.init_params()
     mod.init_optimizer(kvstore="device")
+    mod._set_max_worker_restarts(0)      # the loss is final here
     metric = rm.metric.Accuracy()
     mod.forward_backward(DataBatch([x], [y]))
     mod.update()
