@@ -65,6 +65,16 @@ class _ParameterServer:
     def get_states(self, dump_optimizer=False):
         return None if self._updater is None else self._updater.get_states(dump_optimizer)
 
+    def snapshot(self):
+        """Values and optimizer (pickled as the call returns), for a replay after a lost
+        device worker to start from."""
+        return {"store": self._store, "updater": self._updater}
+
+    def restore(self, state):
+        import copy
+        self._store = copy.deepcopy(state["store"])
+        self._updater = copy.deepcopy(state["updater"])
+
     def node_id(self):
         """The Ray node this shard runs on (servers are spread over the nodes)."""
         import ray
@@ -113,6 +123,21 @@ class DistKVStore(KVStore):
         for name in names:
             groups.setdefault(id(self._server_of(name)), (self._server_of(name), []))[1].append(name)
         return list(groups.values())
+
+    def state(self):
+        """The servers' snapshots (ObjectRefs owned by the driver), taken now."""
+        refs = [s.snapshot.remote() for s in self._servers]
+        self._ray.wait(refs, num_returns=len(refs))
+        return refs
+
+    def set_state(self, state):
+        """Every server back to `state()`; a lost server has no replica to come from."""
+        try:
+            self._ray.get([s.restore.remote(ref) for s, ref in zip(self._servers, state)])
+        except (self._ray.exceptions.RayActorError, self._ray.exceptions.RayTaskError) as err:
+            from .errors import WorkerError
+            raise WorkerError(f"a {self.type} parameter server was lost, and its keys have "
+                              f"no replica to recover from: {err}") from None
 
     def init(self, key, value):
         keys, values = _keys_values(key, value)

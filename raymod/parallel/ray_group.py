@@ -301,6 +301,17 @@ class RayWorkerGroup(WorkerGroup):
             if entry_rank == rank:
                 self._ray.get(getattr(actor, method).remote(*args, **kwargs))
 
+    def consume(self, refs, timeout=_SETTLE_S):
+        """Fetch (and drop) the outcome of calls nobody will wait for, once they end."""
+        ready, _ = self._ray.wait(list(refs), num_returns=len(refs), timeout=timeout) \
+            if refs else ([], [])
+        for ref in ready:
+            try:
+                self._ray.get(ref, timeout=0)
+            except Exception:  # noqa: BLE001 - the loss's consequences, reported once
+                pass
+            self._handles.pop(ref, None)
+
     def wait_refs(self, refs):
         return self.wait(refs)
 
@@ -310,9 +321,7 @@ class RayWorkerGroup(WorkerGroup):
 
     def settle(self):
         """Wait (briefly) for every call still running, ignoring their errors."""
-        refs = list(self._handles)
-        if refs:
-            self._ray.wait(refs, num_returns=len(refs), timeout=_SETTLE_S)
+        self.consume(list(self._handles))
         self._handles.clear()
 
     def annotate(self, handles, note):

@@ -299,8 +299,7 @@ class StepScheduler:
             handles = [self.workers.submit_one(rank, "apply", key, **kw)
                        for rank, kw in enumerate(per_worker)]
         if mode == "dist":
-            self.recovery.refuse("dist kvstores: the parameter servers' state is not in "
-                                 "the workers' snapshots")
+            self.recovery.note_kvstore(kvstore)     # its servers join the snapshots
         self.recovery.log(("record", record),
                           _input_bytes(record["inputs"][0]) if "inputs" in record else 0)
         self._track(handles)
@@ -382,7 +381,10 @@ class StepScheduler:
         self.workers.wait(pending)
 
     def reset_in_flight(self):
-        self._in_flight = []
+        """Forget what was in flight when a worker was lost, consuming its errors (so
+        Ray does not log them as unhandled: they are the loss's, already reported)."""
+        dropped, self._in_flight = self._in_flight, []
+        self.workers.consume(dropped)
 
 
 def _input_bytes(inputs):

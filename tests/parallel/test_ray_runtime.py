@@ -180,3 +180,61 @@ def test_two_node_cluster_places_one_worker_per_node_and_trains_the_same():
         assert entry["diff"] < 2e-5, entry
     # one parameter server per node, spread over both
     assert len(set(result["dist_sync"]["server_nodes"])) == 2
+
+
+_NODE_LOSS_DRIVER = """
+    import json, os, time
+    import numpy as np
+    import ray
+    from ray.cluster_utils import Cluster
+    import raymod as rm
+    from raymod.io import NDArrayIter
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "include_dashboard": False, "object_store_memory": 128 * 1024 * 1024})
+    nodes = [cluster.add_node(num_cpus=1, object_store_memory=128 * 1024 * 1024) for _ in range(3)]
+    cluster.wait_for_nodes()
+    os.environ["RAY_ADDRESS"] = cluster.address
+
+    def net():
+        fc1 = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=6, name="fc1")
+        act = rm.sym.Activation(fc1, act_type="relu")
+        return rm.sym.SoftmaxOutput(rm.sym.FullyConnected(act, num_hidden=3, name="fc2"), name="softmax")
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32) + (x[:, 1] > 0)
+
+    def train(kill):
+        rm.random.seed(3); np.random.seed(3)
+        mod = rm.mod.Module(net(), context=[rm.cpu(0), rm.cpu(1)], placement="ray")
+        state = {}
+        def cb(p):
+            if kill and (p.epoch, p.nbatch) == (1, 2):
+                node_ids = mod._exec_group._workers.node_ids()
+                state["before"] = node_ids
+                victim = [n for n in nodes if n.node_id == node_ids[1]][0]
+                cluster.remove_node(victim)
+        mod.fit(NDArrayIter(x, y, batch_size=12, shuffle=True), num_epoch=3, kvstore="device",
+                batch_end_callback=cb, optimizer_params={"learning_rate": 0.3, "momentum": 0.9})
+        state["after"] = mod._exec_group._workers.node_ids()
+        return mod.get_params()[0], state
+
+    ref, _ = train(False)
+    rm.parallel.release_idle_workers()
+    t = time.time()
+    got, state = train(True)
+    print(json.dumps({"diff": max(float(np.abs(got[k] - ref[k]).max()) for k in ref),
+                      "before": state["before"], "after": state["after"], "secs": time.time() - t}))
+    ray.shutdown(); cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_fit_survives_the_loss_of_a_node():
+    """Three one-core nodes, two workers: the node of worker 1 goes mid-fit; its bundle
+    is placed on the spare node and the fit ends as the undisturbed one."""
+    _, result = _run_driver(_NODE_LOSS_DRIVER)
+    assert result["diff"] == 0.0
+    assert result["after"][0] == result["before"][0]
+    assert result["after"][1] not in result["before"]

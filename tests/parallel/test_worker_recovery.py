@@ -172,3 +172,9 @@ def _gone(pid, timeout=15.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def test_dist_sync_recovers_with_its_parameter_servers():
+    ref = _fit(kvstore="dist_sync", num_epoch=2)
+    run = _fit(kill_at=(1, 3), kvstore="dist_sync", num_epoch=2)
+    _assert_same(ref, run)
