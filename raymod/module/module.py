@@ -155,12 +155,15 @@ class Module(BaseModule):
             Accepted for MXNet compatibility.
         """
         self._symbol.save(f"{prefix}-symbol.json")
+        # The .states first: a .params on disk then means a whole checkpoint, even if
+        # the process dies between the two writes.
+        if save_optimizer_states:
+            state_name = f"{prefix}-{epoch:04d}.states"
+            self.save_optimizer_states(state_name)
         param_name = f"{prefix}-{epoch:04d}.params"
         self.save_params(param_name)
         logging.info('Saved checkpoint to "%s"', param_name)
         if save_optimizer_states:
-            state_name = f"{prefix}-{epoch:04d}.states"
-            self.save_optimizer_states(state_name)
             logging.info('Saved optimizer state to "%s"', state_name)
 
     # ------------------------------------------------------------------ properties

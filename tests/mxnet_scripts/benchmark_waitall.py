@@ -18,8 +18,8 @@ def main():
     parser = argparse.ArgumentParser(description='time steps with waitall')
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--num-hidden', type=int, default=256)
-    parser.add_argument('--steps', type=int, default=20)
-    parser.add_argument('--max-fetch-share', type=float, default=0.25,
+    parser.add_argument('--steps', type=int, default=100)
+    parser.add_argument('--max-fetch-share', type=float, default=0.5,
                         help='largest allowed fetch time after waitall, as a share of the '
                              'timed steps')
     args = parser.parse_args()
