@@ -31,6 +31,7 @@ from .recovery import READS, Recovery, Replayed
 
 _MAX_IN_FLIGHT = 16             # unchecked calls kept before waiting on the oldest
 _COALESCE_BATCHES = 8           # batches held for one `steps` call, at most ...
+_COALESCE_ROW_BATCHES = 32      # ... or, when they are row numbers (the data plane), this
 _COALESCE_BYTES = 8 * 1024**2   # ... and input bytes per worker
 _ALONE = ("exchange", "driver", "dist")    # update modes that need the other workers
 
@@ -225,7 +226,9 @@ class StepScheduler:
         if len(self._held) >= self._hold_limit or held_bytes >= _COALESCE_BYTES:
             self._send_held()
             # The workers are idle after a wait: feed them at once, then in larger calls.
-            self._hold_limit = min(_COALESCE_BATCHES, 2 * self._hold_limit)
+            cap = _COALESCE_ROW_BATCHES if isinstance(record["inputs"][0], RowsInput) \
+                else _COALESCE_BATCHES
+            self._hold_limit = min(cap, 2 * self._hold_limit)
 
     def _send_held(self):
         """The held batches, as one `steps` call per worker with one put of their inputs."""
