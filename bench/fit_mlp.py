@@ -35,8 +35,8 @@ measure; process CPU time is printed beside it (on the in-process sides it is
 less disturbed by other processes; a Ray actor's CPU is not in it).
 
 Peak memory: the numpy loop and in-process fit each run a warm-up and one
-epoch in a fresh subprocess; the peak resident set size (ru_maxrss) of each
-is printed (`--no-memory` skips this).
+epoch in a fresh subprocess; the peak resident set size of each (VmHWM) is
+printed (`--no-memory` skips this).
 
 `--threads N` limits BLAS to N threads (threadpoolctl here, the environment
 in the memory subprocesses, `set_cpu_worker_threads` for Ray actors).
@@ -75,8 +75,16 @@ def synthetic_mnist(samples, seed=0):
 
 
 def _peak_rss_mib():
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident set size. VmHWM where Linux has it: ru_maxrss
+    survives exec, so a child of a large process would report its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0            # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 # ---------------------------------------------------------------------- the numpy loop
