@@ -9,8 +9,8 @@ module that asks for the same contexts and cores leases it at once.
 - A gang is reused only for the same contexts and CPU-thread setting, in
   the same Ray session, and only when its reset answered: a worker that
   died while parked is never lent (the gang is freed and a new one placed).
-- Asking for other contexts first frees every parked gang, so the new
-  workers get the cores the parked ones were holding.
+- Asking for other contexts frees parked gangs (the oldest first) until
+  the cores the new workers want are free; the others stay warm.
 - `release_idle_workers()` frees the parked gangs now;
   `set_idle_worker_limit(0)` turns parking off.
 """
@@ -42,8 +42,13 @@ class WorkerPool:
     def __len__(self):
         return len(self._parked)
 
-    def lease(self, key, create):
-        """A parked gang for `key` whose workers were reset, else `create()`'s."""
+    def lease(self, key, create, free_cpus=None, needed_cpus=0):
+        """A parked gang for `key` whose workers were reset, else `create()`'s.
+
+        Before creating, parked gangs (oldest first) are freed until `free_cpus()`
+        plus what they held covers `needed_cpus`: the new gang gets whole cores,
+        and parked gangs of other shapes stay warm where the cluster has room.
+        """
         for index in reversed(range(len(self._parked))):    # the warmest first
             parked = self._parked[index]
             if parked.key != key:
@@ -53,7 +58,11 @@ class WorkerPool:
                 return parked.gang
             parked.gang.release()        # a worker died while parked: never lend it
             break
-        self.release_idle()              # their cores go to the new gang
+        free = free_cpus() if free_cpus is not None else 0.0
+        while self._parked and free < needed_cpus:
+            oldest = self._parked.pop(0)
+            free += oldest.gang.cpus
+            oldest.gang.release()
         return create()
 
     def give_back(self, key, gang):

@@ -135,6 +135,14 @@ def _fmt(value, key):
     return f"{value:g}"
 
 
+def _gang_shape(contexts):
+    """What a parked gang must match: the devices, except that CPU workers all compute
+    with numpy, so any n CPU workers serve n CPU contexts (cpu(0) is only a label)."""
+    if all(c.device_type == "cpu" for c in contexts):
+        return ("cpu", len(contexts))
+    return tuple(str(c) for c in contexts)
+
+
 def _session(ray):
     """This Ray session's name: parked workers of an earlier session are never lent."""
     try:
@@ -165,6 +173,7 @@ class _ActorGang:
                 f"{_resource_summary(ray.cluster_resources())}, of which "
                 f"{_resource_summary(ray.available_resources())} are free") from None
         self._contexts, self._bundles, self._threads = list(contexts), bundles, threads
+        self.cpus = sum(b.get("CPU", 0) for b in bundles)    # what it holds while parked
         self.actors = [self._start_actor(rank) for rank in range(len(contexts))]
         self._released = False
 
@@ -196,6 +205,12 @@ class _ActorGang:
         self.actors[rank] = self._start_actor(rank)
         ray.get(self.actors[rank].ping.remote(), timeout=timeout)
         return self.actors[rank]
+
+    def relabel(self, contexts):
+        """CPU workers are interchangeable: a leased gang takes the asked-for labels."""
+        if [str(c) for c in contexts] != [str(c) for c in self._contexts]:
+            self._ray.get([a.relabel.remote(c) for a, c in zip(self.actors, contexts)])
+            self._contexts = list(contexts)
 
     def alive(self):
         return not self._released and self._ray.is_initialized()
@@ -249,9 +264,14 @@ class RayWorkerGroup(WorkerGroup):
                              f"received {placement_timeout_s!r}")
         ray = ensure_ray()
         self._ray = ray
-        key = (tuple(str(c) for c in self.contexts), cpu_threads, _session(ray))
+        key = (_gang_shape(self.contexts), cpu_threads, _session(ray))
+        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+        needed = sum(_wanted_cpus(self.contexts, node_cpus, cpu_threads)[0])
         self._gang = POOL.lease(key, lambda: _ActorGang(ray, self.contexts, timeout,
-                                                        cpu_threads))
+                                                        cpu_threads),
+                                free_cpus=lambda: ray.available_resources().get("CPU", 0.0),
+                                needed_cpus=needed)
+        self._gang.relabel(self.contexts)
         self.actors, self._pg = self._gang.actors, self._gang.pg
         self._handles = {}
         self._closed = None          # why the group was shut down, once it is

@@ -271,6 +271,12 @@ class DeviceWorker(ChainStepsMixin):
                 args += mon.argument_stats(exe, mon.step)
         return collected, args
 
+    def relabel(self, context):
+        """Serve another CPU context (a label: every CPU worker computes with numpy)."""
+        if context.device_type != self.context.device_type:
+            raise MXNetError(f"worker {self.rank}: cannot serve {context} as {self.context}")
+        self.context = context
+
     def reset(self):
         """Drop everything modules put here (executors, optimizer, metrics, monitors,
         exchange buffers): the worker is lent to the next module as if new."""
