@@ -28,7 +28,7 @@ mechanism.
 import logging
 import time
 
-from .errors import WorkerLost
+from .errors import WorkerError, WorkerLost
 
 SNAPSHOT_SECONDS = 60.0
 LOG_BYTES = 256 * 1024**2
@@ -140,6 +140,11 @@ class Recovery:
         """Replace the lost workers, restore the snapshot, replay the log."""
         scheduler, workers = self._scheduler, self._scheduler.workers
         while True:
+            why_not = self.unrecoverable_reason()
+            if why_not is not None:     # the workers changed since it was last published
+                first = str(lost).split("\n", 1)[0]
+                workers.give_up(first)
+                raise WorkerError(f"{lost}\n(not recovered: {why_not})") from None
             self.restarts_left -= 1
             names = ", ".join(f"{workers.contexts[r]} (worker {r})" for r in lost.ranks)
             logger.warning("raymod: device worker %s lost (%s); replacing it and replaying "
