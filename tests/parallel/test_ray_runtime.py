@@ -199,7 +199,8 @@ _NODE_LOSS_DRIVER = """
     def net():
         fc1 = rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=6, name="fc1")
         act = rm.sym.Activation(fc1, act_type="relu")
-        return rm.sym.SoftmaxOutput(rm.sym.FullyConnected(act, num_hidden=3, name="fc2"), name="softmax")
+        out = rm.sym.FullyConnected(act, num_hidden=3, name="fc2")
+        return rm.sym.SoftmaxOutput(out, name="softmax")
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((96, 5)).astype(np.float32)
