@@ -13,8 +13,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..context import to_numpy
-from ..ndarray import NDArray
 from .errors import ModuleStateError
+from .executor_views import WorkerExecutorView, handed_back
 from .slicing import batch_axis, slice_along, sliced_shape, split_input_slice
 
 _keys = itertools.count()
@@ -41,75 +41,6 @@ def _merge(per_device, axes):
             else:
                 merged.append(np.concatenate([np.asarray(a) for a in arrays], axis=axis))
     return merged
-
-
-def _handed_back(array, context, writable=True):
-    """An array as the group hands it to users: an `NDArray` of its own (MXNet's type,
-    writable, not changed by the next forward), or a read-only one for executor views.
-
-    Device (cupy) arrays are copied and stay on their device.
-    """
-    if not isinstance(array, np.ndarray):
-        return array.copy()
-    out = np.array(array, copy=True).view(NDArray)
-    out._ctx = context
-    out.flags.writeable = writable
-    return out
-
-
-class _WorkerExecutorView:
-    """`execs[i]` on Ray workers: the executor's dicts as read-only host copies.
-
-    Every access fetches the current values from the worker (after the work
-    queued before it), so a view is a snapshot, not the live array: writing
-    into it raises, as the executor's real arrays live in the worker process.
-    """
-
-    def __init__(self, group, rank):
-        self._group = group
-        self._rank = rank
-
-    def _fetch(self, which):
-        values = self._group._call("exec_arrays", self._group._key, which)[self._rank]
-        ctx = self._group.contexts[self._rank]
-        if which == "outputs":
-            return [_handed_back(v, ctx, writable=False) for v in values]
-        return {n: _handed_back(v, ctx, writable=False) for n, v in values.items()}
-
-    @property
-    def arg_dict(self):
-        return self._fetch("arg_dict")
-
-    @property
-    def grad_dict(self):
-        return self._fetch("grad_dict")
-
-    @property
-    def aux_dict(self):
-        return self._fetch("aux_dict")
-
-    @property
-    def outputs(self):
-        return self._fetch("outputs")
-
-    @property
-    def arg_arrays(self):
-        values = self.arg_dict
-        return [values[n] for n in self._group.arg_names]
-
-    @property
-    def grad_arrays(self):
-        values = self.grad_dict
-        return [values.get(n) for n in self._group.arg_names]
-
-    @property
-    def aux_arrays(self):
-        values = self.aux_dict
-        return [values[n] for n in self._group.aux_names]
-
-    def set_monitor_callback(self, callback, monitor_all=False):
-        raise ModuleStateError("the executor lives on a Ray worker: install a Monitor with "
-                               "Module.install_monitor(mon), which runs it on the workers")
 
 
 class DataParallelExecutorGroup:
@@ -400,8 +331,8 @@ class DataParallelExecutorGroup:
     def _hand_back(self, per_array, axes, merge):
         """Per-device arrays as users get them: merged along the batch axis, or per device."""
         if merge:
-            return [_handed_back(a, self.contexts[0]) for a in _merge(per_array, axes)]
-        return [[_handed_back(a, ctx) for a, ctx in zip(arrays, self.contexts)]
+            return [handed_back(a, self.contexts[0]) for a in _merge(per_array, axes)]
+        return [[handed_back(a, ctx) for a, ctx in zip(arrays, self.contexts)]
                 for arrays in per_array]
 
     def get_output_shapes(self):
@@ -540,7 +471,7 @@ class DataParallelExecutorGroup:
         (read-only host copies fetched on access) on Ray workers."""
         if self._workers.in_process:
             return [w.executor(self._key) for w in self._workers.workers[:len(self.contexts)]]
-        return [_WorkerExecutorView(self, rank) for rank in range(len(self.contexts))]
+        return [WorkerExecutorView(self, rank) for rank in range(len(self.contexts))]
 
     def _per_arg(self, source, names):
         dicts = [getattr(e, source) for e in self.execs]     # one fetch per executor
