@@ -201,7 +201,6 @@ class DataParallelExecutorGroup:
         self.label_layouts = [batch_axis(d.layout) for d in label_shapes] \
             if label_shapes else None
         self._output_shapes = infos[0]["output_shapes"]
-        self._device_output_shapes = [info["output_shapes"] for info in infos]
         self._required_heads = infos[0]["required_heads"]
         self._arg_dtypes = infos[0]["arg_dtypes"]
         self._device_shapes_of = [{"arguments": info["arg_shapes"],

@@ -42,12 +42,13 @@ class WorkerPool:
     def __len__(self):
         return len(self._parked)
 
-    def lease(self, key, create, free_cpus=None, needed_cpus=0):
+    def lease(self, key, create, free_cpus=None, needed_cpus=None):
         """A parked gang for `key` whose workers were reset, else `create()`'s.
 
         Before creating, parked gangs (oldest first) are freed until `free_cpus()`
-        plus what they held covers `needed_cpus`: the new gang gets whole cores,
-        and parked gangs of other shapes stay warm where the cluster has room.
+        plus what they held covers `needed_cpus()`: the new gang gets whole cores,
+        and parked gangs of other shapes stay warm where the cluster has room. (Both
+        are asked only when no parked gang fits: a lease asks the cluster nothing.)
         """
         for index in reversed(range(len(self._parked))):    # the warmest first
             parked = self._parked[index]
@@ -58,8 +59,9 @@ class WorkerPool:
                 return parked.gang
             parked.gang.release()        # a worker died while parked: never lend it
             break
+        needed = needed_cpus() if needed_cpus is not None else 0.0
         free = free_cpus() if free_cpus is not None else 0.0
-        while self._parked and free < needed_cpus:
+        while self._parked and free < needed:
             oldest = self._parked.pop(0)
             free += oldest.gang.cpus
             oldest.gang.release()

@@ -135,6 +135,10 @@ def _fmt(value, key):
     return f"{value:g}"
 
 
+def _node_cpus(ray):
+    return [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+
+
 def _gang_shape(contexts):
     """What a parked gang must match: the devices, except that CPU workers all compute
     with numpy, so any n CPU workers serve n CPU contexts (cpu(0) is only a label)."""
@@ -154,10 +158,9 @@ def _session(ray):
 class _ActorGang:
     """One actor per context in one placement group (a bundle per device)."""
 
-    def __init__(self, ray, contexts, timeout, cpu_threads):
+    def __init__(self, ray, contexts, timeout, cpu_threads, node_cpus):
         from ray.util.placement_group import placement_group, remove_placement_group
         self._ray = ray
-        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
         wants = _wanted_cpus(contexts, node_cpus, cpu_threads)[0]
         bundles, threads = _bundles(contexts, node_cpus, _free_cpus(ray, sum(wants)),
                                     cpu_threads)
@@ -265,12 +268,17 @@ class RayWorkerGroup(WorkerGroup):
         ray = ensure_ray()
         self._ray = ray
         key = (_gang_shape(self.contexts), cpu_threads, _session(ray))
-        node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
-        needed = sum(_wanted_cpus(self.contexts, node_cpus, cpu_threads)[0])
-        self._gang = POOL.lease(key, lambda: _ActorGang(ray, self.contexts, timeout,
-                                                        cpu_threads),
-                                free_cpus=lambda: ray.available_resources().get("CPU", 0.0),
-                                needed_cpus=needed)
+        node_cpus = []           # asked of the cluster only when no parked gang fits
+
+        def needed_cpus():
+            node_cpus[:] = _node_cpus(ray)
+            return sum(_wanted_cpus(self.contexts, node_cpus, cpu_threads)[0])
+
+        self._gang = POOL.lease(
+            key, lambda: _ActorGang(ray, self.contexts, timeout, cpu_threads,
+                                    node_cpus or _node_cpus(ray)),
+            free_cpus=lambda: ray.available_resources().get("CPU", 0.0),
+            needed_cpus=needed_cpus)
         self._gang.relabel(self.contexts)
         self.actors, self._pg = self._gang.actors, self._gang.pg
         self._handles = {}
