@@ -30,6 +30,26 @@ _NO_HEAD_GRAD_OPS = ("BlockGrad",)
 POISON_FREED = False
 
 
+def check_head_gradients(out_grads, shapes, required, checked=None):
+    """The head gradients `backward` was given, one per output (None where none was),
+    after checking their number, that the `required` outputs have one, and the shapes
+    of those given for the `checked` outputs (all by default)."""
+    n_out = len(shapes)
+    if out_grads is not None and len(out_grads) > n_out:
+        raise MXNetError(f"backward: received {len(out_grads)} head gradients for "
+                         f"{n_out} outputs")
+    given = [None] * n_out if out_grads is None else \
+        list(out_grads) + [None] * (n_out - len(out_grads))
+    if any(given[i] is None for i in required):
+        raise MXNetError(HEAD_GRAD_REQUIRED)
+    for index in range(n_out) if checked is None else checked:
+        grad = given[index]
+        if grad is not None and tuple(grad.shape) != tuple(shapes[index]):
+            raise MXNetError(f"backward: head gradient {index} has shape "
+                             f"{tuple(grad.shape)}, expected {tuple(shapes[index])}")
+    return given
+
+
 def ignores_head_grad(op):
     """True for ops whose backward never reads the head gradient (losses, BlockGrad)."""
     return op is not None and (op.is_loss or op.op_name in _NO_HEAD_GRAD_OPS)
@@ -154,27 +174,16 @@ class Plan:
 
     def backward(self, out_grads, is_train=True, monitor=None):
         xp, scratch = self.xp, self.pool.scratch
-        n_out = len(self._outputs)
-        if out_grads is not None and len(out_grads) > n_out:
-            raise MXNetError(f"backward: received {len(out_grads)} head gradients for "
-                             f"{n_out} outputs")
-        given = [None] * n_out if out_grads is None else \
-            list(out_grads) + [None] * (n_out - len(out_grads))
+        # every head checked before anything changes
+        given = check_head_gradients(out_grads, [o.shape for o in self._outputs],
+                                     [h.index for h in self._heads if h.required],
+                                     [h.index for h in self._heads])
         if not self._fresh and self._backward_consumes:
             raise MXNetError(
                 "backward: run forward again before this backward. The last backward "
                 "reused the memory of forward values it had read (the executor's memory "
                 "plan), so they are gone; bind with plan_memory=False to call backward "
                 "several times after one forward")
-        for head in self._heads:       # check every head before changing anything
-            g = given[head.index]
-            if g is None:
-                if head.required:
-                    raise MXNetError(HEAD_GRAD_REQUIRED)
-            elif tuple(g.shape) != self._outputs[head.index].shape:
-                raise MXNetError(f"backward: head gradient {head.index} has shape "
-                                 f"{tuple(g.shape)}, expected "
-                                 f"{self._outputs[head.index].shape}")
         for head in self._heads:
             g = given[head.index]
             if head.step is not None:  # a loss reads the given array, if any, as it is

@@ -307,19 +307,9 @@ class DataParallelExecutorGroup:
     def _check_head_grads(self, out_grads):
         """A deferred backward's head gradients, checked at the call (the workers would
         find the same faults later, far from the call that made them)."""
-        from ..base import MXNetError
-        from ..executor_plan import HEAD_GRAD_REQUIRED
-        given = list(out_grads or [])
-        if len(given) > self.num_outputs:
-            raise MXNetError(f"backward: received {len(given)} head gradients for "
-                             f"{self.num_outputs} outputs")
-        given += [None] * (self.num_outputs - len(given))
-        if any(given[i] is None for i in self._required_heads):
-            raise MXNetError(HEAD_GRAD_REQUIRED)
-        for index, (grad, shape) in enumerate(zip(given, self.get_output_shapes())):
-            if grad is not None and tuple(grad.shape) != shape[1]:
-                raise MXNetError(f"backward: head gradient {index} has shape "
-                                 f"{tuple(grad.shape)}, expected {shape[1]}")
+        from ..executor_plan import check_head_gradients
+        check_head_gradients(out_grads, [shape for _, shape in self.get_output_shapes()],
+                             self._required_heads)
 
     def get_outputs(self, merge_multi_context=True, begin=0, end=None):
         end = self.num_outputs if end is None else end
