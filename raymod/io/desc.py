@@ -3,6 +3,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from .batch_rows import GatherOnRead
+
 
 class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
     """The name and shape of one input, plus its dtype and layout.
@@ -83,7 +85,7 @@ class DataBatch:
 
     def __init__(self, data, label=None, pad=None, index=None,
                  bucket_key=None, provide_data=None, provide_label=None):
-        if data is not None and not isinstance(data, (list, tuple)):
+        if data is not None and not isinstance(data, (list, tuple, GatherOnRead)):
             raise TypeError(f"Data must be list of NDArrays, received {type(data).__name__}")
         if label is not None and not isinstance(label, (list, tuple)):
             raise TypeError(f"Label must be list of NDArrays, received {type(label).__name__}")
@@ -94,6 +96,21 @@ class DataBatch:
         self.bucket_key = bucket_key
         self.provide_data = provide_data
         self.provide_label = provide_label
+
+    @property
+    def data(self):
+        """The list of data arrays (an in-memory iterator's are gathered on first read)."""
+        data = self._data
+        return data.arrays() if isinstance(data, GatherOnRead) else data
+
+    @data.setter
+    def data(self, value):
+        self._data = value
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_data"] = self.data       # gathered: the gather refers to its iterator
+        return state
 
     def __str__(self):
         data_shapes = [d.shape for d in self.data]

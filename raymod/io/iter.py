@@ -13,12 +13,16 @@ which is the same for every layout with 'N' first.
 Without shuffling, batches hold views of the iterator's arrays (no copy);
 a padded or rolled-over batch is a new array. Shuffling permutes a row order
 instead of the data (MXNet copies the whole data set at every reset), and
-each batch is gathered by its rows: the same batches, without the copy.
+each batch is gathered by its rows, when its data is first read: the same
+batches, without the copies (a module whose workers gather the rows
+themselves never reads them on the driver).
 """
+import functools
+
 import numpy as np
 
 from ..ndarray import NDArray, array
-from .batch_rows import BatchRows, RowSource
+from .batch_rows import BatchRows, GatherOnRead, RowSource, raw_data
 from .desc import DataBatch, DataDesc
 
 _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
@@ -274,11 +278,22 @@ class NDArrayIter(DataIter):
             # an incomplete last batch ('discard', 'roll_over'): keep it for the next epoch
             self._cache_rows = self._batch_rows()
             raise StopIteration
-        batch = DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+        batch = DataBatch(data=self._batch_data(), label=self.getlabel(), pad=self.getpad(),
                           index=None)
-        batch.rows = BatchRows(self._row_source(), self._current_batch_rows(), batch.data,
+        batch.rows = BatchRows(self._row_source(), self._current_batch_rows(), batch._data,
                                batch.label)
         return batch
+
+    def _batch_data(self):
+        """The batch's data: views of a run of rows, or a gather left until read."""
+        if self._is_slice():
+            return self.getdata()
+        rows = self._batch_rows().copy()      # its own, as a reshuffle may come first
+        axis = self._axis
+        shapes = [arr.shape[:axis] + (len(rows),) + arr.shape[axis + 1:]
+                  for _, arr in self._source[0]]
+        return GatherOnRead(functools.partial(self._take, rows=rows),
+                            [arr for _, arr in self._source[0]], shapes)
 
     def _row_source(self):
         if self._rows_source is None:     # made on first use: the arrays never change
@@ -439,12 +454,12 @@ class ResizeIter(BatchWrapperIter):
         if not self.iter_next():
             raise StopIteration
         batch = self.current_batch
-        out = DataBatch(data=batch.data, label=batch.label, pad=batch.pad, index=batch.index,
+        out = DataBatch(data=raw_data(batch), label=batch.label, pad=batch.pad, index=batch.index,
                         bucket_key=getattr(batch, "bucket_key", None),
                         provide_data=getattr(batch, "provide_data", None),
                         provide_label=getattr(batch, "provide_label", None))
         rows = getattr(batch, "rows", None)
         if rows is not None and rows.describes(batch):
-            out.rows = rows.__class__(rows.source, rows.rows, out.data, out.label)
+            out.rows = rows.__class__(rows.source, rows.rows, raw_data(out), out.label)
         return out
 

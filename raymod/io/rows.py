@@ -8,10 +8,12 @@ or a slot MXNet leaves holding the previous batch's example are all rows too.
 So shipping `source_arrays()` to a worker once and `batch_rows()` per batch
 reproduces every batch exactly, which is what a data plane needs.
 """
+import functools
+
 import numpy as np
 
 from ..ndarray import NDArray
-from .batch_rows import BatchRows, RowSource
+from .batch_rows import BatchRows, GatherOnRead, RowSource
 from .desc import DataBatch, DataDesc
 from .iter import DataIter
 
@@ -81,11 +83,17 @@ class RowBatchIter(DataIter):
     def next(self):
         if not self.iter_next():
             raise StopIteration
-        batch = DataBatch(data=self.getdata(), label=self.getlabel(), pad=self.getpad(),
+        # The data is gathered when first read: a module whose workers gather the
+        # rows themselves never reads it here.
+        rows = self._rows.copy()          # its own: the order may be reshuffled in place
+        data = GatherOnRead(functools.partial(_take_rows, rows=rows),
+                            [arr for _, arr in self._data],
+                            [(len(rows),) + arr.shape[1:] for _, arr in self._data])
+        batch = DataBatch(data=data, label=self.getlabel(), pad=self.getpad(),
                           index=self.getindex())
         if self._rows_source is None:     # made on first use: the arrays never change
             self._rows_source = RowSource(self._data, self._label)
-        batch.rows = BatchRows(self._rows_source, self._rows, batch.data, batch.label)
+        batch.rows = BatchRows(self._rows_source, rows, data, batch.label)
         return batch
 
     def getdata(self):
@@ -106,7 +114,7 @@ class RowBatchIter(DataIter):
         return self._rows.astype(np.uint64)
 
     def _take(self, arr):
-        return np.take(arr, self._rows, axis=0).view(NDArray)
+        return _take_rows(arr, self._rows)
 
     def _check_current(self):
         if self._rows is None:
@@ -115,3 +123,7 @@ class RowBatchIter(DataIter):
 
     def _advance(self):
         raise NotImplementedError
+
+
+def _take_rows(arr, rows):
+    return np.take(arr, rows, axis=0).view(NDArray)

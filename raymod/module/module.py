@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from ..context import Context, cpu, to_numpy
+from ..io.batch_rows import data_shapes
 from ..parallel.errors import ModuleStateError
 from ..parallel.executor_group import DataParallelExecutorGroup
 from .base_module import BaseModule, _as_nd
@@ -440,7 +441,9 @@ class Module(BaseModule):
                     raise ValueError("All data batches in a list need to have the same shape")
             new_shapes = tuple((len(data_batch) * s[0],) + s[1:] for s in shapes)
         else:
-            new_shapes = tuple(tuple(a.shape) for a in data_batch.data)
+            # (an in-memory iterator's batch not yet gathered stays so: on Ray
+            # the workers gather its rows themselves)
+            new_shapes = tuple(data_shapes(data_batch))
         if new_shapes != tuple(d.shape for d in self._data_shapes):
             self._reshape_for(data_batch, new_shapes)
         self._exec_group.forward(data_batch, is_train)

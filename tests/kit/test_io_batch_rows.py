@@ -1,9 +1,12 @@
 """Batches of in-memory iterators carry their rows: every batch equals its rows of the source."""
+import pickle
+
 import numpy as np
 import pytest
 
 import raymod as rm
 from raymod.io import NDArrayIter, ResizeIter
+from raymod.io.batch_rows import GatherOnRead, data_shapes, raw_data
 
 
 def _check_rows(batch):
@@ -87,3 +90,51 @@ def test_only_modules_that_hand_batches_on_unchanged_mark_them():
     assert rm.mod.BucketingModule._batches_reach_groups_unchanged
     assert not rm.mod.SequentialModule._batches_reach_groups_unchanged
     assert not rm.mod.PythonModule._batches_reach_groups_unchanged
+
+
+def test_batch_data_is_gathered_when_first_read():
+    """A shuffled batch's data is made only when read, and is its own even after resets."""
+    x = np.arange(26 * 3, dtype=np.float32).reshape(26, 3)
+    it = NDArrayIter(x, np.arange(26, dtype=np.float32), batch_size=8, shuffle=True)
+    batch = next(iter(it))
+    held = raw_data(batch)
+    assert isinstance(held, GatherOnRead) and not held.gathered
+    assert data_shapes(batch) == [(8, 3)] and not held.gathered     # shapes gather nothing
+    rows = batch.rows.rows.copy()
+    it.reset()
+    it.reset()                              # reshuffles before the batch is read
+    np.testing.assert_array_equal(batch.data[0], x[rows])
+    assert held.gathered and batch.data is batch.data               # one list, made once
+    assert isinstance(batch.data[0], rm.nd.NDArray)
+    assert batch.rows.describes(batch)
+
+
+def test_a_deferred_batch_pickles_and_can_be_given_other_data():
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    batch = next(iter(NDArrayIter(x, batch_size=4, shuffle=True)))
+    again = pickle.loads(pickle.dumps(batch))
+    np.testing.assert_array_equal(again.data[0], batch.data[0])
+    other = [rm.nd.zeros((4, 2))]
+    batch.data = other
+    assert batch.data is other and data_shapes(batch) == [(4, 2)]
+    assert not batch.rows.describes(batch)
+
+
+def test_whole_runs_of_rows_stay_views_and_resize_iter_keeps_the_deferral():
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    batch = next(iter(NDArrayIter(x, batch_size=4)))
+    assert isinstance(raw_data(batch), list)         # a view costs nothing to make
+    resized = next(iter(ResizeIter(NDArrayIter(x, batch_size=4, shuffle=True), 2)))
+    assert isinstance(raw_data(resized), GatherOnRead) and resized.rows.describes(resized)
+    _check_rows(resized)
+
+
+def test_csv_iter_batches_are_gathered_when_read(tmp_path):
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    path = tmp_path / "x.csv"
+    np.savetxt(path, x, delimiter=",")
+    it = rm.io.CSVIter(data_csv=str(path), data_shape=(3,), batch_size=4)
+    batches = list(it)
+    assert all(not raw_data(b).gathered for b in batches)
+    for batch in batches:
+        _check_rows(batch)
