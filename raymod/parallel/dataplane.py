@@ -8,6 +8,10 @@ numbers; the worker gathers the batch straight into its bound input arrays.
 The batch is the same row for row (padding, roll-over and shuffling are the
 iterator's, worked out on the driver as before). Only batches the module
 loops mark `unchanged` go this way; any other batch is sent as arrays.
+
+In-process workers hold the iterator's arrays themselves and gather each
+batch straight into their inputs: the batch is copied once, not gathered on
+the driver and copied again.
 """
 from collections import OrderedDict
 
@@ -39,15 +43,34 @@ class RowsInput:
         import numpy as np
         source = sources[self.token]
         for name, which, index in self.names:
-            values = np.take(source[which][index], self.rows, axis=0)
-            arrays[name][...] = values if xp is np else xp.asarray(values)
+            src, dst = source[which][index], arrays[name]
+            if xp is np and _takes_into(src, dst, len(self.rows)):
+                # one pass, no temporary ('clip' does not buffer `out` as 'raise' does;
+                # the rows are the iterator's own order, all within the source)
+                np.take(src, self.rows, axis=0, out=dst, mode="clip")
+            else:
+                values = np.take(src, self.rows, axis=0)
+                dst[...] = values if xp is np else xp.asarray(values)
+
+
+def _takes_into(src, dst, count):
+    import numpy as np
+    return (isinstance(dst, np.ndarray) and dst.dtype == src.dtype and dst.flags.c_contiguous
+            and dst.shape == (count,) + src.shape[1:])
 
 
 class DataPlane:
-    """Which row sources a worker group holds, and how a batch becomes RowsInputs."""
+    """Which row sources a worker group holds, and how a batch becomes RowsInputs.
 
-    def __init__(self, scheduler):
-        self._scheduler = scheduler
+    `put(value)` makes the handle every worker reads a source from (an
+    ObjectRef on Ray; the arrays themselves in-process, where the workers
+    gather straight from the iterator's arrays into their inputs);
+    `submit(method, *args)` calls every worker in order with the batches.
+    """
+
+    def __init__(self, put, submit):
+        self._put = put
+        self._submit = submit
         self._held = OrderedDict()     # token -> source, oldest first
 
     def device_inputs(self, group, batch):
@@ -83,10 +106,9 @@ class DataPlane:
         if source.token in self._held:
             self._held.move_to_end(source.token)
             return
-        workers = self._scheduler.workers
-        shared = workers.put({"data": source.data, "label": source.label})
-        self._scheduler.submit("hold_rows", source.token, shared)
+        self._submit("hold_rows", source.token,
+                     self._put({"data": source.data, "label": source.label}))
         self._held[source.token] = source
         while len(self._held) > _MAX_SOURCES:
             token, _ = self._held.popitem(last=False)
-            self._scheduler.submit("drop_rows", token)
+            self._submit("drop_rows", token)

@@ -283,7 +283,10 @@ class DataParallelExecutorGroup:
             self._activate_remote_monitor()
             self._scheduler.forward(self._key, per_device, is_train)
             return
-        per_device = self._slice_inputs(data_batch)
+        plane = getattr(self._workers, "plane", None)
+        per_device = None if plane is None else plane.device_inputs(self, data_batch)
+        if per_device is None:
+            per_device = self._slice_inputs(data_batch)
         self._call("forward", self._key, per_worker=[(inputs, is_train) for inputs in per_device])
 
     def backward(self, out_grads=None):

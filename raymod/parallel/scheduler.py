@@ -52,7 +52,7 @@ class StepScheduler:
         self._note = None
         from ..ndarray.ndarray import register_pending_work
         register_pending_work(self)       # nd.waitall() waits for this group's workers
-        self.plane = DataPlane(self)      # in-memory datasets the workers hold
+        self.plane = DataPlane(workers.put, self.submit)    # datasets the workers hold
         self.recovery = Recovery(self)    # snapshot + log: a lost worker is replaced
 
     def _open(self, key, fresh=False):

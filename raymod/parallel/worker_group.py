@@ -5,6 +5,7 @@ and for tests of the math); `RayWorkerGroup` (raymod.parallel.ray_group) puts
 each on a Ray actor. Both answer the same calls, so nothing above this layer
 knows where a worker runs.
 """
+from .dataplane import DataPlane
 from .worker import DeviceWorker
 
 
@@ -60,6 +61,7 @@ class InProcessWorkerGroup(WorkerGroup):
     def __init__(self, contexts):
         super().__init__(contexts)
         self.workers = [DeviceWorker(ctx, rank) for rank, ctx in enumerate(self.contexts)]
+        self.plane = DataPlane(self.put, self.call)     # in-memory datasets, not copied
 
     def submit_one(self, rank, method, *args, **kwargs):
         return getattr(self.workers[rank], method)(*args, **kwargs)
