@@ -45,6 +45,7 @@ class StepScheduler:
         self.workers = weakref.proxy(workers)
         self._record = None
         self._held = []          # complete records waiting to go as one `steps` call
+        self._held_bytes = []    # their input bytes per worker, summed as they come
         self._hold_limit = 1     # batches per `steps` call: 1 after a wait, doubling to the cap
         self._in_flight = []
         self._metric_links = {}
@@ -221,9 +222,10 @@ class StepScheduler:
         if self._held and self._held[0]["key"] != record["key"]:
             self._send_held()
         self._held.append(record)
-        held_bytes = max(sum(_input_bytes(r["inputs"][rank]) for r in self._held)
-                         for rank in range(len(self._held[0]["inputs"])))
-        if len(self._held) >= self._hold_limit or held_bytes >= _COALESCE_BYTES:
+        sizes = [_input_bytes(inputs) for inputs in record["inputs"]]     # per worker
+        self._held_bytes = sizes if len(self._held) == 1 else \
+            [a + b for a, b in zip(self._held_bytes, sizes)]
+        if len(self._held) >= self._hold_limit or max(self._held_bytes) >= _COALESCE_BYTES:
             self._send_held()
             # The workers are idle after a wait: feed them at once, then in larger calls.
             cap = _COALESCE_ROW_BATCHES if isinstance(record["inputs"][0], RowsInput) \
