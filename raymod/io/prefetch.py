@@ -1,6 +1,7 @@
 """`PrefetchingIter`: read the next batch of one or more iterators in background threads."""
 import threading
 
+from .batch_rows import BatchRows, GatherOnRead, raw_data
 from .desc import DataBatch, DataDesc
 from .iter import BatchWrapperIter
 
@@ -142,15 +143,27 @@ class PrefetchingIter(BatchWrapperIter):
         if any(b is None or b.pad != batches[0].pad for b in batches):
             raise ValueError("PrefetchingIter: Number of entry mismatches between iterators: "
                              f"pads {[None if b is None else b.pad for b in batches]}")
-        self.current_batch = DataBatch(
-            sum([list(b.data) for b in batches], []),
-            sum([list(b.label or []) for b in batches], []),
-            batches[0].pad, batches[0].index,
-            bucket_key=getattr(batches[0], "bucket_key", None),
-            provide_data=self.provide_data, provide_label=self.provide_label)
+        self.current_batch = self._combine(batches)
         for w in self._workers:
             w.request()
         return True
+
+    def _combine(self, batches):
+        first = batches[0]
+        single = len(batches) == 1
+        held = raw_data(first)
+        # One iterator's batch keeps its rows (and a data gather not yet done), so
+        # the workers can still gather it themselves (raymod.io.batch_rows).
+        data = held if single and isinstance(held, GatherOnRead) else \
+            sum([list(b.data) for b in batches], [])
+        batch = DataBatch(data, sum([list(b.label or []) for b in batches], []),
+                          first.pad, first.index,
+                          bucket_key=getattr(first, "bucket_key", None),
+                          provide_data=self.provide_data, provide_label=self.provide_label)
+        rows = getattr(first, "rows", None)
+        if single and rows is not None and rows.describes(first):
+            batch.rows = BatchRows(rows.source, rows.rows, raw_data(batch), batch.label)
+        return batch
 
     def next(self):
         if self.iter_next():

@@ -138,3 +138,18 @@ def test_csv_iter_batches_are_gathered_when_read(tmp_path):
     assert all(not raw_data(b).gathered for b in batches)
     for batch in batches:
         _check_rows(batch)
+
+
+def test_prefetching_iter_over_one_iterator_keeps_rows_and_the_deferred_gather():
+    x = np.arange(26 * 3, dtype=np.float32).reshape(26, 3)
+    y = np.arange(26, dtype=np.float32)
+    with rm.io.PrefetchingIter(NDArrayIter(x, y, batch_size=8, shuffle=True)) as it:
+        batches = list(it)
+    assert len(batches) == 4
+    for batch in batches:
+        assert isinstance(raw_data(batch), GatherOnRead) and not raw_data(batch).gathered
+        assert batch.rows.describes(batch)
+        _check_rows(batch)
+    with rm.io.PrefetchingIter([NDArrayIter(x, batch_size=8),
+                                NDArrayIter({"b": x}, batch_size=8)]) as two:
+        assert getattr(next(iter(two)), "rows", None) is None    # two sources: arrays

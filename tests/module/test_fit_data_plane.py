@@ -5,6 +5,7 @@ straight into their bound inputs; the result equals that of batches sent as
 arrays, exactly.
 """
 import numpy as np
+import pytest
 
 import raymod as rm
 from raymod.io import DataBatch, DataIter, NDArrayIter
@@ -29,12 +30,14 @@ class _AsArrays(DataIter):
         return DataBatch(list(b.data), list(b.label), pad=b.pad)
 
 
-def _fit(as_arrays):
+def _fit(as_arrays, prefetch=False):
     rng = np.random.default_rng(0)
     x, y = rng.random((60, 5), dtype=np.float32), rng.integers(0, 3, 60).astype(np.float32)
     np.random.seed(3)                       # NDArrayIter's shuffle
     rm.random.seed(3)
     it = NDArrayIter(x, y, batch_size=16, shuffle=True, last_batch_handle="pad")
+    if prefetch:
+        it = rm.io.PrefetchingIter(it)
     seen = []
     mod = rm.mod.Module(mlp(), context=CPU2)
     mod.fit(_AsArrays(it) if as_arrays else it, num_epoch=2, kvstore="device",
@@ -44,9 +47,10 @@ def _fit(as_arrays):
     return mod, seen
 
 
-def test_fit_gathers_batches_on_the_workers_exactly_as_arrays_would_be():
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_fit_gathers_batches_on_the_workers_exactly_as_arrays_would_be(prefetch):
     ref, _ = _fit(as_arrays=True)
-    mod, seen = _fit(as_arrays=False)
+    mod, seen = _fit(as_arrays=False, prefetch=prefetch)
     deferred = [raw_data(b) for b in seen if isinstance(raw_data(b), GatherOnRead)]
     assert len(deferred) == len(seen) == 8
     assert not any(d.gathered for d in deferred)        # never copied on the driver
