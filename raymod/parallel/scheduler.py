@@ -53,7 +53,8 @@ class StepScheduler:
         self._note = None
         from ..ndarray.ndarray import register_pending_work
         register_pending_work(self)       # nd.waitall() waits for this group's workers
-        self.plane = DataPlane(workers.put, self.submit)    # datasets the workers hold
+        # datasets the workers hold (through the proxy: the plane must not keep them alive)
+        self.plane = DataPlane(lambda value: self.workers.put(value), self.submit)
         self.recovery = Recovery(self)    # snapshot + log: a lost worker is replaced
 
     def _open(self, key, fresh=False):
