@@ -490,7 +490,7 @@ def _memory_child(mode, samples, shuffle, threads):
     else:
         rm = _import_raymod()
         import ray
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         if threads:
             rm.parallel.set_cpu_worker_threads(threads)
         side = RaymodFit(rm, x, y, placement="ray", shuffle=shuffle)

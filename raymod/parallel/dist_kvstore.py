@@ -53,8 +53,10 @@ class _ParameterServer:
             if not present:
                 continue
             if self._sync:
-                total = np.array(present[0], copy=True)
-                for g in present[1:]:
+                # one pass for the first two (a copy and then += read the first twice)
+                total = np.array(present[0], copy=True) if len(present) == 1 else \
+                    np.add(present[0], present[1])
+                for g in present[2:]:
                     total += g
                 self._apply(key, total)
             else:                       # async: each worker's push is applied on its own

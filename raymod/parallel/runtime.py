@@ -44,7 +44,9 @@ def ensure_ray():
     log.info("raymod: starting a local Ray for the device workers (no RAY_ADDRESS given); "
              "this takes a few seconds")
     tic = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False,
+    # address="local": a cluster `ray start` left on this machine (which a bare
+    # ray.init would join, refusing num_cpus) is not the one asked for.
+    ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
              object_store_memory=_object_store_bytes(), logging_level=logging.WARNING,
              configure_logging=True, log_to_driver=True)
     log.info("raymod: local Ray started in %.1f s", time.perf_counter() - tic)

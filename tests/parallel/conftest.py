@@ -20,8 +20,9 @@ def ray_session():
     # Four logical CPUs and one BLAS thread per worker (on a 2-core machine): the
     # warm gangs of 1 and 2 workers the module tests alternate between both fit, so
     # they stay parked instead of being rebuilt for every other test.
-    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=256 * 1024 * 1024,
-             log_to_driver=True)
+    # address="local": never join a cluster another process started on this machine
+    ray.init(address="local", num_cpus=4, include_dashboard=False,
+             object_store_memory=256 * 1024 * 1024, log_to_driver=True)
     from raymod.parallel import set_cpu_worker_threads
     previous = set_cpu_worker_threads(1)
     try:

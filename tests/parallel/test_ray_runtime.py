@@ -7,8 +7,10 @@ runtime and exits without `ray.shutdown`, and a two-node
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -108,6 +110,32 @@ def test_embedded_runtime_leaves_no_ray_process_behind(ending):
     assert len(result["ray_processes"]) >= 4
     assert set(result["workers"]) <= set(result["ray_processes"])
     assert _survivors(result["ray_processes"]) == []
+
+
+_BESIDE_A_CLUSTER_DRIVER = """
+    import json, os
+    # The latest cluster `ray start` ran on this machine, as Ray records it (nothing
+    # listens there): a bare ray.init() would try to join it.
+    os.environ["RAY_TMPDIR"] = __TMP__
+    with open(os.path.join(__TMP__, "ray", "ray_current_cluster"), "w") as f:
+        f.write("127.0.0.1:9")
+    from raymod.parallel import runtime
+    ray = runtime.ensure_ray()
+    print(json.dumps({"started_here": runtime.started_here(),
+                      "cpus": ray.cluster_resources().get("CPU")}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_embedded_runtime_starts_its_own_ray_beside_a_cluster_started_on_this_machine():
+    tmp = tempfile.mkdtemp(prefix="rm", dir="/tmp")     # short: Ray's socket paths
+    try:
+        os.makedirs(os.path.join(tmp, "ray"))
+        _, result = _run_driver(_BESIDE_A_CLUSTER_DRIVER.replace("__TMP__", repr(tmp)),
+                                timeout=120)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert result == {"started_here": True, "cpus": os.cpu_count()}
 
 
 _CLUSTER_DRIVER = """
