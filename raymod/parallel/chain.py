@@ -17,13 +17,20 @@ full). Each stage holds as many micro-batches in flight as it needs on
 gradients of the micro-batches add up, into the stage's gradient buffers, to
 those of the whole batch. The driver submits every call without waiting: on
 Ray, stage i works on micro-batch j+1 while stage i+1 works on micro-batch j.
+
+A lost Ray worker: the stages' schedulers recover as one
+(raymod.parallel.recovery.RecoveryGroup). Each chain operation (forward,
+backward, forward_backward) is logged with its batch's arrays and, after a
+loss, run again from them, with new handles between the stages.
 """
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..context import to_numpy
 from .errors import ModuleStateError
+from .recovery import RecoveryGroup, Replayed
 from .slicing import batch_axis, slice_along, sliced_shape, split_input_slice
 
 
@@ -100,9 +107,11 @@ class GroupChain:
             raise ValueError(f"these executor groups cannot be chained: {reason}")
         self.groups = list(groups)
         self.take_labels = list(take_labels)
-        for g in self.groups:
-            if g._scheduler is not None:     # stage-to-stage calls are not in its log
-                g._scheduler.recovery.refuse("SequentialModule's chained stages")
+        # The stages recover together: one snapshot, one log (this chain's operations
+        # in it), a loss in any stage replayed on all (Ray workers only).
+        schedulers = [g._scheduler for g in self.groups if g._scheduler is not None]
+        self._recovery = RecoveryGroup([s.recovery for s in schedulers]) if schedulers \
+            else None
         self._slots = {}          # (stage, slot, rows) -> executor key on the stage's workers
         self.slot_bytes = 0       # bytes the slot executors allocated
         self.micro = None         # the handles of the last micro-batched run
@@ -188,11 +197,47 @@ class GroupChain:
                 raise ModuleStateError(f"re-bind with for_training=True to run backward "
                                        f"(stage {i} is bound for inference)")
 
+    def _run_logged(self, kind, *args, nbytes=0):
+        """Log an operation (to be run again after a lost worker), then run it.
+
+        Logged before it is sent: a loss noticed while sending it (waiting on
+        older calls) replays the log, this operation included, with fresh
+        handles between the stages; the handles of this attempt are then stale.
+        """
+        entry = (kind,) + args
+        if self._recovery is not None:
+            self._recovery.log(self._replay, entry, nbytes)
+        try:
+            self._replay(entry)
+        except Replayed:
+            pass
+
+    def _replay(self, entry):
+        """Send a logged operation (again): its handles between stages are new."""
+        kind, args = entry[0], entry[1:]
+        {"forward": self._forward, "backward": self._backward,
+         "forward_backward": self._forward_backward}[kind](*args)
+
+    def _kept(self, data_batch):
+        """What the stages read of a batch, copied while a log is kept: the batch may
+        be a view of a buffer its iterator refills. Returns (batch, bytes)."""
+        if self._recovery is None or not self._recovery.recording():
+            return data_batch, 0
+        data = [np.array(_host(a)) for a in data_batch.data]
+        label = getattr(data_batch, "label", None)
+        label = [np.array(_host(a)) for a in label] if label else None
+        kept = SimpleNamespace(data=data, label=label)
+        return kept, sum(a.nbytes for a in data + (label or []))
+
     # ------------------------------------------------------------------ whole batch
     def forward(self, data_batch, is_train=None):
         """Forward through every stage on the stages' own executors."""
-        self.micro = None
         self._flush()
+        kept, nbytes = self._kept(data_batch)
+        self._run_logged("forward", kept, is_train, nbytes=nbytes)
+
+    def _forward(self, data_batch, is_train):
+        self.micro = None
         handles = None
         last = len(self.groups) - 1
         for i, g in enumerate(self.groups):
@@ -209,6 +254,15 @@ class GroupChain:
             raise ModuleStateError("backward after a micro-batched forward_backward: the "
                                    "gradients are already computed")
         self._flush()
+        nbytes = 0
+        if out_grads is not None and self._recovery is not None and \
+                self._recovery.recording():       # kept for a replay: copies
+            out_grads = [np.array(_host(og)) for og in
+                         (out_grads if isinstance(out_grads, (list, tuple)) else [out_grads])]
+            nbytes = sum(og.nbytes for og in out_grads)
+        self._run_logged("backward", out_grads, nbytes=nbytes)
+
+    def _backward(self, out_grads):
         handles = None
         for i in reversed(range(len(self.groups))):
             g = self.groups[i]
@@ -234,6 +288,13 @@ class GroupChain:
     def forward_backward(self, data_batch, num_micro):
         """Forward and backward of `data_batch` as `num_micro` pipelined micro-batches."""
         self._check_training()
+        self._micro_keys(num_micro)     # binds the slot executors (once), before the log
+        self._flush()
+        kept, nbytes = self._kept(data_batch)
+        self._run_logged("forward_backward", kept, num_micro, nbytes=nbytes)
+
+    def _micro_keys(self, num_micro):
+        """(micro-batch slices, their device slices, per stage the slot key of each)."""
         first = self.groups[0]
         try:
             micro = split_input_slice(first.batch_size, [1] * num_micro)
@@ -250,7 +311,11 @@ class GroupChain:
         slots = [min(num_micro, num_stages - i) for i in range(num_stages)]
         keys = [[self._slot_key(i, j % slots[i], micro[j], dev[j]) for j in range(num_micro)]
                 for i in range(num_stages)]
-        self._flush()
+        return micro, dev, keys
+
+    def _forward_backward(self, data_batch, num_micro):
+        micro, dev, keys = self._micro_keys(num_micro)
+        num_stages = len(self.groups)
         fwd = [[None] * num_micro for _ in range(num_stages)]
         bwd = [[None] * num_micro for _ in range(num_stages)]
         for kind, i, j in submission_order(one_f_one_b(num_stages, num_micro)):
@@ -301,11 +366,20 @@ class GroupChain:
 
     def micro_outputs(self, stage):
         """Stage `stage`'s outputs of the last micro-batched run: [micro][device][output]."""
+        return self._fetch_micro(stage, lambda: self.micro["outputs"][stage])
+
+    def _fetch_micro(self, stage, handles_of):
+        """[micro][device] results of the handles `handles_of()` gives, fetched again
+        from the new handles when a lost worker made the run replay."""
         g = self.groups[stage]
-        handles = self.micro["outputs"][stage]
-        flat = self._fetch(g, [h for per_micro in handles for h in per_micro])
-        n = len(g.slices)
-        return [flat[j * n:(j + 1) * n] for j in range(len(handles))]
+        while True:
+            handles = handles_of()
+            try:
+                flat = self._fetch(g, [h for per_micro in handles for h in per_micro])
+            except Replayed:
+                continue
+            n = len(g.slices)
+            return [flat[j * n:(j + 1) * n] for j in range(len(handles))]
 
     def merged_outputs(self, stage=-1):
         """One array per output of `stage`, the micro-batches' rows back in batch order."""
@@ -313,12 +387,8 @@ class GroupChain:
         return _merge_micro(self.micro_outputs(stage % len(self.groups)), g.output_layouts)
 
     def merged_input_grads(self):
-        g = self.groups[0]
-        handles = self.micro["input_grads"]
-        flat = self._fetch(g, [h for per_micro in handles for h in per_micro])
-        n = len(g.slices)
-        per = [flat[j * n:(j + 1) * n] for j in range(len(handles))]
-        return _merge_micro(per, g.data_layouts)
+        per = self._fetch_micro(0, lambda: self.micro["input_grads"])
+        return _merge_micro(per, self.groups[0].data_layouts)
 
     def update_metric(self, eval_metric, labels, stage):
         """Update `eval_metric` with stage `stage`'s outputs, per micro-batch and device."""
@@ -333,7 +403,10 @@ class GroupChain:
                                         OrderedDict(zip(g.output_names, outs[j][r])))
 
     def release(self):
-        """Free the slot executors on the workers."""
+        """Free the slot executors on the workers; each stage recovers alone again."""
+        if self._recovery is not None:
+            self._recovery.dissolve()
+            self._recovery = None
         for (stage, _, _), key in self._slots.items():
             self.groups[stage]._call("release", key)
         self._slots = {}
