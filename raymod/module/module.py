@@ -441,8 +441,8 @@ class Module(BaseModule):
                     raise ValueError("All data batches in a list need to have the same shape")
             new_shapes = tuple((len(data_batch) * s[0],) + s[1:] for s in shapes)
         else:
-            # (an in-memory iterator's batch not yet gathered stays so: on Ray
-            # the workers gather its rows themselves)
+            # (an in-memory iterator's batch not yet gathered stays so: the
+            # workers gather its rows themselves, on either placement)
             new_shapes = tuple(data_shapes(data_batch))
         if new_shapes != tuple(d.shape for d in self._data_shapes):
             self._reshape_for(data_batch, new_shapes)
