@@ -205,8 +205,13 @@ class GroupChain:
         handles between the stages; the handles of this attempt are then stale.
         """
         entry = (kind,) + args
-        if self._recovery is not None:
-            self._recovery.log(self._replay, entry, nbytes)
+        recovery = self._recovery
+        if recovery is not None:
+            # A full log: snapshot before this operation, not after it (a snapshot
+            # keeps no outputs, so the operation must stay in the log to be read).
+            if recovery.log_full() and recovery.snapshot_due():
+                recovery.take_snapshot()
+            recovery.log(self._replay, entry, nbytes)
         try:
             self._replay(entry)
         except Replayed:

@@ -163,8 +163,8 @@ def test_no_restarts_left_ends_the_fit_naming_the_lost_worker_and_frees_every_st
         if param.nbatch == 2:
             kill_worker(seq, 1, group=0)
 
-    with pytest.raises(WorkerError, match=r"(?s)stage 0's device worker cpu\(1\) \(worker 1\) lost.*"
-                                          r"\(not recovered: max_worker_restarts is 0\)"):
+    with pytest.raises(WorkerError, match=r"(?s)stage 0's device worker cpu\(1\) \(worker 1\) "
+                                          r"lost.*\(not recovered: max_worker_restarts is 0\)"):
         seq.fit(NDArrayIter(*_data(), batch_size=12), num_epoch=1, kvstore="device",
                 batch_end_callback=on_batch, max_worker_restarts=0,
                 initializer=rm.init.Xavier())
@@ -219,3 +219,24 @@ def test_a_replayed_call_sends_the_values_it_sent_first():
     want, got = run(False), run(True)
     for name, value in want.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def test_a_full_log_makes_the_stages_snapshot_and_start_a_new_one(monkeypatch):
+    from raymod.parallel import recovery
+    x, y = _data(48)
+    rm.random.seed(1)
+    seq = _sequential(2, 1)
+    seq.bind([("data", (12, 5))], [("softmax_label", (12,))], for_training=False)
+    seq.init_params(initializer=rm.init.Xavier())
+    batches = list(NDArrayIter(x, y, batch_size=12))
+    seq.forward(batches[-1], is_train=False)
+    expected = seq.get_outputs()[0].asnumpy()
+    group = seq._chain._recovery
+    monkeypatch.setattr(recovery, "LOG_BYTES", 1)      # every batch fills it
+    snapshots = [m._snapshot for m in group.members]
+    for batch in batches:                               # forwards only: no call between
+        seq.forward(batch, is_train=False)
+    assert len(group._log) == 1                         # a snapshot before each one
+    assert all(m._snapshot is not s for m, s in zip(group.members, snapshots))
+    kill_worker(seq, 1, group=1)
+    np.testing.assert_array_equal(seq.get_outputs()[0].asnumpy(), expected)
