@@ -30,6 +30,7 @@ mechanism.
 """
 import logging
 import time
+import weakref
 
 from .errors import WorkerError, WorkerLost
 
@@ -278,7 +279,7 @@ class RecoveryGroup:
                 self.members.append(member)
         self.replaying = False
         self._snapshotting = False
-        self._log = []                  # (replay function, entry)
+        self._log = []                  # (weak method that replays it, entry)
         self._log_bytes = 0
         for member in self.members:
             member.join(self)
@@ -312,10 +313,12 @@ class RecoveryGroup:
 
     # ------------------------------------------------------------------ the log
     def log(self, replay, entry, nbytes=0):
-        """Keep `entry`, to be sent again by `replay(entry)` after a loss."""
+        """Keep `entry`, to be sent again by the bound method `replay(entry)` after a
+        loss. Held weakly: the stages' schedulers (which metrics link to) must not keep
+        the chain, hence its modules' workers, alive."""
         if self.replaying or not self.recording():
             return
-        self._log.append((replay, _frozen(entry)))
+        self._log.append((weakref.WeakMethod(replay), _frozen(entry)))
         self._log_bytes += nbytes
 
     def log_full(self):
@@ -394,7 +397,9 @@ class RecoveryGroup:
         self.replaying = True
         try:
             for replay, entry in self._log:
-                replay(entry)
+                replay = replay()
+                if replay is not None:        # None: its chain was released
+                    replay(entry)
             for member in self.members:
                 member._scheduler.sync_replay()
         finally:

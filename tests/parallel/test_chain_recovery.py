@@ -10,6 +10,7 @@ same fit undisturbed (same seeds, same order).
 import functools
 import gc
 import logging
+import weakref
 
 import numpy as np
 import pytest
@@ -240,3 +241,18 @@ def test_a_full_log_makes_the_stages_snapshot_and_start_a_new_one(monkeypatch):
     assert all(m._snapshot is not s for m, s in zip(group.members, snapshots))
     kill_worker(seq, 1, group=1)
     np.testing.assert_array_equal(seq.get_outputs()[0].asnumpy(), expected)
+
+
+def test_the_recovery_log_keeps_no_released_module_workers_alive():
+    """A metric links to the stages' schedulers; through the log they must not hold the
+    chain, hence the workers, after the module is gone (they go back to the pool)."""
+    rm.random.seed(1)
+    seq = _sequential(2, 1)
+    metric = rm.metric.Accuracy()
+    seq.fit(NDArrayIter(*_data(24), batch_size=12), eval_metric=metric, num_epoch=1,
+            kvstore="device", initializer=rm.init.Xavier())
+    assert len(seq._chain._recovery._log) > 0
+    workers = [weakref.ref(g._workers) for g in seq._executor_groups()]
+    del seq
+    gc.collect()
+    assert metric.get()[1] >= 0 and all(w() is None for w in workers)
