@@ -256,3 +256,8 @@ def test_the_recovery_log_keeps_no_released_module_workers_alive():
     del seq
     gc.collect()
     assert metric.get()[1] >= 0 and all(w() is None for w in workers)
+
+
+def test_chained_stages_on_dist_sync_recover_with_their_parameter_servers():
+    ref = _reference(2, 2, "dist_sync")
+    _assert_same(ref, _fit(micro_batches=2, kvstore="dist_sync", kill=(1, 2, 1)))
