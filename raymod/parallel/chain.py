@@ -208,14 +208,29 @@ class GroupChain:
         recovery = self._recovery
         if recovery is not None:
             # A full log: snapshot before this operation, not after it (a snapshot
-            # keeps no outputs, so the operation must stay in the log to be read).
+            # keeps no handles between stages, so the operation must stay in the log
+            # for what it hands on to be read).
             if recovery.log_full() and recovery.snapshot_due():
                 recovery.take_snapshot()
             recovery.log(self._replay, entry, nbytes)
+        self._note_backward_to_come(kind, args)
         try:
             self._replay(entry)
         except Replayed:
             pass
+
+    def _note_backward_to_come(self, kind, args):
+        """A training forward's backward is to come: the stages take no snapshot until
+        it ran (the forward's intermediates, which it reads, are in none)."""
+        if kind == "forward":
+            is_train = args[1]
+            waiting = any(g.for_training if is_train is None else is_train
+                          for g in self.groups)
+        else:
+            waiting = False
+        for g in self.groups:
+            if g._scheduler is not None:
+                g._scheduler.recovery.awaiting_backward = bool(waiting)
 
     def _replay(self, entry):
         """Send a logged operation (again): its handles between stages are new."""

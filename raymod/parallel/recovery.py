@@ -64,6 +64,9 @@ class Recovery:
         self.max_restarts = DEFAULT_RESTARTS
         self.unsupported = None         # why this group cannot recover, when it cannot
         self.group = None               # the RecoveryGroup of chained stages it is in
+        # A training forward's backward is still to come: no snapshot then, as the
+        # forward's intermediates (which its backward reads) are in none.
+        self.awaiting_backward = False
         self._replaying = False
         self._snapshot = None           # per-rank ObjectRefs of DeviceWorker.snapshot()
         self._journal_len = 0           # journal entries the snapshot includes
@@ -168,6 +171,8 @@ class Recovery:
     def snapshot_due(self):
         if self.group is not None:
             return self.group.snapshot_due()
+        if self.awaiting_backward:
+            return False
         return self.own_snapshot_due() or self._log_bytes > LOG_BYTES
 
     def own_snapshot_due(self):
@@ -327,7 +332,8 @@ class RecoveryGroup:
     # ------------------------------------------------------------------ snapshots
     def snapshot_due(self):
         if self.replaying or self._snapshotting or not self.members or \
-                any(m.restarts_left <= 0 or m.unsupported for m in self.members):
+                any(m.restarts_left <= 0 or m.unsupported or m.awaiting_backward
+                    for m in self.members):
             return False
         return any(m.own_snapshot_due() for m in self.members) or self.log_full()
 

@@ -76,8 +76,10 @@ class StepScheduler:
         record["inputs"] = [i if isinstance(i, RowsInput) else
                             {n: np.array(a) for n, a in i.items()} for i in per_device]
         record["is_train"] = is_train
+        self.recovery.awaiting_backward = bool(is_train)
 
     def backward(self, key, per_device_grads):
+        self.recovery.awaiting_backward = False
         record = self._open(key)
         if "inputs" not in record or "backward" in record or "update" in record:
             self.flush()
@@ -211,7 +213,8 @@ class StepScheduler:
         if not record:
             return
         self._send_or_hold(record)
-        if self.recovery.log_full() and not self.recovery.replaying:
+        if self.recovery.log_full() and not self.recovery.replaying \
+                and not self.recovery.awaiting_backward:
             self.sync()          # a quiet point, for a snapshot that empties the log
 
     def _send_or_hold(self, record):

@@ -188,15 +188,18 @@ class DeviceWorker(ChainStepsMixin):
     # ------------------------------------------------------------------ recovery
     def snapshot(self):
         """This worker's state, for a replay to start from after a worker is lost:
-        every executor's arguments, aux states, accumulated gradients and generator,
-        the optimizer's states and the metrics' sums."""
+        every executor's arguments, aux states, gradients, outputs and generator,
+        the optimizer's states and the metrics' sums. (Gradients and outputs: a
+        snapshot may fall between a backward and its update, or a forward and
+        the read of its outputs, which the replay then does not run again.)"""
         execs = {}
         for key, exe in self._execs.items():
             execs[key] = {
                 "arg": {n: to_numpy(a).copy() for n, a in exe.arg_dict.items()},
                 "aux": {n: to_numpy(a).copy() for n, a in exe.aux_dict.items()},
                 "grad": {n: to_numpy(g).copy() for n, g in exe.grad_dict.items()
-                         if exe._grad_req.get(n) == "add"},
+                         if g is not None},
+                "out": [None if o is None else to_numpy(o).copy() for o in exe.outputs],
                 "rng": exe.rng_state()}
         # Whole objects (pickled as the call returns): counters and schedules included.
         return {"execs": execs, "updater": copy.deepcopy(self._updater),
@@ -213,6 +216,9 @@ class DeviceWorker(ChainStepsMixin):
                                        "grad": "grad_dict"}[which])
                 for name, value in saved[which].items():
                     arrays[name][...] = self.xp.asarray(value)
+            for out, value in zip(exe.outputs, saved["out"]):
+                if out is not None and value is not None:
+                    out[...] = self.xp.asarray(value)
             exe.set_rng_state(saved["rng"])
         self._updater = copy.deepcopy(state["updater"])
         self._metrics = copy.deepcopy(state["metrics"])

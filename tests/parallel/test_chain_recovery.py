@@ -261,3 +261,44 @@ def test_the_recovery_log_keeps_no_released_module_workers_alive():
 def test_chained_stages_on_dist_sync_recover_with_their_parameter_servers():
     ref = _reference(2, 2, "dist_sync")
     _assert_same(ref, _fit(micro_batches=2, kvstore="dist_sync", kill=(1, 2, 1)))
+
+
+def _chained_manual_step(kill, monkeypatch):
+    """forward, read the outputs (a quiet point: a snapshot is due at every one here),
+    kill stage 0's worker 1, then backward and update."""
+    from raymod.io import DataBatch
+    from raymod.parallel import recovery
+    monkeypatch.setattr(recovery, "SNAPSHOT_SECONDS", 0.0)
+    x, y = _data(12)
+    rm.random.seed(4)
+    # stage 0 keeps an intermediate of its own for backward (the relu's output)
+    hidden = rm.sym.Activation(rm.sym.FullyConnected(rm.sym.Variable("data"), num_hidden=6,
+                                                     name="fca"), act_type="relu")
+    first = rm.sym.Activation(rm.sym.FullyConnected(hidden, num_hidden=6, name="fcb"),
+                              act_type="tanh")
+    seq = SequentialModule()
+    seq.add(rm.mod.Module(first, label_names=None, context=CPU2, placement="ray"))
+    seq.add(rm.mod.Module(_stage(1, True), context=CPU2, placement="ray"), take_labels=True,
+            auto_wiring=True)
+    seq.bind([("data", (12, 5))], [("softmax_label", (12,))])
+    seq.init_params(initializer=rm.init.Xavier())
+    seq.init_optimizer(kvstore="device", optimizer_params={"learning_rate": 0.5})
+    assert seq.chained
+    seq.forward(DataBatch([rm.nd.array(x)], [rm.nd.array(y)]), is_train=True)
+    outputs = seq.get_outputs()[0].asnumpy()
+    if kill:
+        kill_worker(seq, 1, group=0)
+    seq.backward()
+    seq.update()
+    params = {k: v.asnumpy() for k, v in seq.get_params()[0].items()}
+    del seq
+    gc.collect()
+    return outputs, params
+
+
+def test_no_snapshot_falls_between_a_chained_training_forward_and_its_backward(monkeypatch):
+    ref_out, ref_params = _chained_manual_step(False, monkeypatch)
+    out, params = _chained_manual_step(True, monkeypatch)
+    np.testing.assert_array_equal(out, ref_out)
+    for name, value in ref_params.items():
+        np.testing.assert_allclose(params[name], value, rtol=1e-6, atol=1e-7, err_msg=name)

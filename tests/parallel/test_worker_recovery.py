@@ -178,3 +178,50 @@ def test_dist_sync_recovers_with_its_parameter_servers():
     ref = _fit(kvstore="dist_sync", num_epoch=2)
     run = _fit(kill_at=(1, 3), kvstore="dist_sync", num_epoch=2)
     _assert_same(ref, run)
+
+
+def _manual_step(kill, monkeypatch):
+    """forward, read the outputs (a quiet point: a snapshot is due at every one here),
+    then backward and update: MXNet's step for a loss computed on the driver."""
+    from raymod.io import DataBatch
+    from raymod.parallel import recovery
+    monkeypatch.setattr(recovery, "SNAPSHOT_SECONDS", 0.0)
+    x, y = _data(12)
+    rm.random.seed(2)
+    mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    mod.bind([("data", (12, 5))], [("softmax_label", (12,))])
+    mod.init_params(initializer=rm.init.Xavier())
+    mod.init_optimizer(kvstore="device", optimizer_params={"learning_rate": 0.5})
+    batch = DataBatch([rm.nd.array(x)], [rm.nd.array(y)])
+    mod.forward(batch, is_train=True)
+    outputs = mod.get_outputs()[0].asnumpy()
+    if kill:
+        _kill_worker(mod, 1)
+    mod.backward()
+    mod.update()
+    params = {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+    return outputs, params, mod
+
+
+def test_no_snapshot_falls_between_a_training_forward_and_its_backward(monkeypatch):
+    """The forward's intermediates are in no snapshot: a worker restored from one taken
+    after the forward would run its backward on nothing."""
+    ref_out, ref_params, _ = _manual_step(False, monkeypatch)
+    out, params, _ = _manual_step(True, monkeypatch)
+    np.testing.assert_array_equal(out, ref_out)
+    for name, value in ref_params.items():
+        np.testing.assert_allclose(params[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_outputs_read_after_a_snapshot_survive_a_loss(monkeypatch):
+    from raymod.parallel import recovery
+    monkeypatch.setattr(recovery, "SNAPSHOT_SECONDS", 0.0)
+    x, y = _data(12)
+    mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    mod.bind([("data", (12, 5))], [("softmax_label", (12,))], for_training=False)
+    mod.init_params(initializer=rm.init.Xavier())
+    mod.forward(next(iter(NDArrayIter(x, y, batch_size=12))), is_train=False)
+    first = mod.get_outputs()[0].asnumpy()
+    mod.get_outputs()                       # a quiet point after the forward: a snapshot
+    _kill_worker(mod, 1)
+    np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), first)
