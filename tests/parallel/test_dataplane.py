@@ -77,3 +77,23 @@ def test_workers_keep_a_bounded_number_of_sources():
     assert list(held) == tokens[-4:]
     kept = mod._exec_group._workers.call("held_row_sources")
     assert kept == [tokens[-4:]] * 2
+
+
+def _losses_per_batch(placement):
+    x, y = _data()
+    rm.random.seed(7)
+    np.random.seed(7)
+    train = NDArrayIter(x, y, batch_size=16, shuffle=True, last_batch_handle="roll_over")
+    mod = rm.mod.Module(mlp(), context=CPU2, placement=placement)
+    losses = []
+    mod.fit(train, eval_metric=rm.metric.CrossEntropy(), kvstore="device", num_epoch=2,
+            optimizer_params={"learning_rate": 0.5, "momentum": 0.9},
+            initializer=rm.init.Xavier(),
+            batch_end_callback=lambda p: losses.append(p.eval_metric.get()[1]))
+    return losses
+
+
+def test_both_placements_give_the_same_loss_batch_for_batch():
+    """Read at every batch end (each read drains the Ray workers' sums): the same values."""
+    ref = _losses_per_batch("in_process")
+    assert len(ref) == 7 and ref == _losses_per_batch("ray")
