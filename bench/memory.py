@@ -10,7 +10,7 @@ and run training steps through Module (`module`), which also holds host
 copies of the parameters, as MXNet's Module does. Two steps run: the traced
 peak is the second's (the steady state), the RSS peak covers both. Memory is
 resident set size: `base` is the process after imports and
-the inputs, `peak` is resource.getrusage's ru_maxrss at the end, and the
+the inputs, `peak` is the process's peak (VmHWM) at the end, and the
 case's footprint is peak - base. The resnet and mlp cases also trace Python's
 allocations (numpy's arrays and every Python object) from before the module
 is built: that peak leaves out the allocator's and BLAS's own memory.
@@ -63,6 +63,12 @@ def _rss_mib():
 
 
 def _peak_mib():
+    """Peak resident set size, MiB: VmHWM, as ru_maxrss survives exec (a case run in a
+    child of a large process would report the parent's peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0            # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
