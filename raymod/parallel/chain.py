@@ -206,6 +206,8 @@ class GroupChain:
         """
         entry = (kind,) + args
         recovery = self._recovery
+        if kind != "backward":          # a new forward ends the wait for a backward
+            self._await_backward(False)
         if recovery is not None:
             # A full log: snapshot before this operation, not after it (a snapshot
             # keeps no handles between stages, so the operation must stay in the log
@@ -222,12 +224,14 @@ class GroupChain:
     def _note_backward_to_come(self, kind, args):
         """A training forward's backward is to come: the stages take no snapshot until
         it ran (the forward's intermediates, which it reads, are in none)."""
+        waiting = False
         if kind == "forward":
             is_train = args[1]
             waiting = any(g.for_training if is_train is None else is_train
                           for g in self.groups)
-        else:
-            waiting = False
+        self._await_backward(waiting)
+
+    def _await_backward(self, waiting):
         for g in self.groups:
             if g._scheduler is not None:
                 g._scheduler.recovery.awaiting_backward = bool(waiting)

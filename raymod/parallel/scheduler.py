@@ -67,6 +67,12 @@ class StepScheduler:
 
     # ------------------------------------------------------------------ deferral
     def forward(self, key, per_device, is_train):
+        # A new forward ends the wait for the last one's backward (nothing reads its
+        # intermediates any more): a full log may be snapshotted away here, so a
+        # loop of training forwards without backward keeps it bounded.
+        self.recovery.awaiting_backward = False
+        if self.recovery.log_full() and not self.recovery.replaying:
+            self.sync()
         record = self._open(key, fresh=True)
         record["n"] = len(per_device)      # a group sharing a larger one's workers uses n
         self._forwards += 1

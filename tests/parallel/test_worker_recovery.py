@@ -225,3 +225,23 @@ def test_outputs_read_after_a_snapshot_survive_a_loss(monkeypatch):
     mod.get_outputs()                       # a quiet point after the forward: a snapshot
     _kill_worker(mod, 1)
     np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), first)
+
+
+def test_training_forwards_without_backward_keep_the_log_bounded(monkeypatch):
+    """Forwards with is_train=True and no backward (BatchNorm calibration, say): each
+    new forward ends the wait for the last one's backward, so a full log is still
+    snapshotted away, and a loss is recovered from there."""
+    from raymod.parallel import recovery
+    monkeypatch.setattr(recovery, "LOG_BYTES", 1)
+    x, y = _data(60)
+    mod = rm.mod.Module(mlp(), context=CPU2, placement="ray")
+    mod.bind([("data", (12, 5))], [("softmax_label", (12,))])
+    mod.init_params(initializer=rm.init.Xavier())
+    outputs = []
+    for batch in NDArrayIter(x, y, batch_size=12):
+        mod.forward(batch, is_train=True)
+        outputs.append(mod.get_outputs()[0].asnumpy())
+        assert len(mod._exec_group._scheduler.recovery._log) <= 2
+    _kill_worker(mod, 1)
+    mod.forward(next(iter(NDArrayIter(x, y, batch_size=12))), is_train=True)
+    np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), outputs[0])
