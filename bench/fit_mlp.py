@@ -51,7 +51,6 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procmem import peak_rss_mib, status_mib  # noqa: E402  (bench/procmem.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES, CLASSES, HIDDEN = 784, 10, (512, 256)
@@ -74,27 +76,6 @@ def synthetic_mnist(samples, seed=0):
     x = rng.random((samples, FEATURES), dtype=np.float32)
     y = rng.integers(0, CLASSES, samples).astype(np.float32)
     return x, y
-
-
-def _proc_status_mib(field, pid="self"):
-    """A memory field of /proc/<pid>/status in MiB (None where there is none)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0            # kB
-    except OSError:
-        pass
-    return None
-
-
-def _peak_rss_mib(pid="self"):
-    """A process's peak resident set size. VmHWM where Linux has it: ru_maxrss
-    survives exec, so a child of a large process would report its parent's peak."""
-    peak = _proc_status_mib("VmHWM", pid)
-    if peak is None and pid == "self":
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    return peak
 
 
 # ---------------------------------------------------------------------- the numpy loop
@@ -500,11 +481,11 @@ def _memory_child(mode, samples, shuffle, threads):
         side = RaymodFit(rm, x, y, placement="ray", shuffle=shuffle)
     side.epoch()
     side.epoch()
-    out = {"peak_rss_mib": _peak_rss_mib(), "shmem_mib": _proc_status_mib("RssShmem")}
+    out = {"peak_rss_mib": peak_rss_mib(), "shmem_mib": status_mib("RssShmem")}
     if mode == "ray":
         (pid,) = side.mod._exec_group._workers.pids()
-        out["worker_peak_rss_mib"] = _peak_rss_mib(pid)
-        out["worker_shmem_mib"] = _proc_status_mib("RssShmem", pid)
+        out["worker_peak_rss_mib"] = peak_rss_mib(pid)
+        out["worker_shmem_mib"] = status_mib("RssShmem", pid)
     print(json.dumps(out))
 
 

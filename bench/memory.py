@@ -48,6 +48,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procmem import peak_rss_mib  # noqa: E402  (bench/procmem.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2.0 ** 20
 VOCAB, EMBED, HIDDEN, LAYERS, BATCH = 1000, 200, 200, 2, 32
@@ -60,16 +63,6 @@ def _rss_mib():
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * resource.getpagesize() / MIB
-
-
-def _peak_mib():
-    """Peak resident set size, MiB: VmHWM, as ru_maxrss survives exec (a case run in a
-    child of a large process would report the parent's peak)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0            # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # ---------------------------------------------------------------------- raymod cases
@@ -124,13 +117,13 @@ def lstm_case(no_plan, fused=False):
     mod.update()
     mod.get_outputs()
     step = time.perf_counter() - tic
-    one = _peak_mib()
+    one = peak_rss_mib()
     report = mod._buckets[DEFAULT_BUCKET]._exec_group.execs[0].memory_report()
     for key in BUCKETS:
         mod.forward_backward(batch(key))
         mod.update()
     mod.get_outputs()
-    return {"base_mib": base, "one_step_peak_mib": one, "buckets_peak_mib": _peak_mib(),
+    return {"base_mib": base, "one_step_peak_mib": one, "buckets_peak_mib": peak_rss_mib(),
             "step_s": step, "report": report}
 
 
@@ -171,12 +164,12 @@ def lstm_mxnet_case(no_plan):
     mod.update()
     mx.nd.waitall()
     step = time.perf_counter() - tic
-    one = _peak_mib()
+    one = peak_rss_mib()
     for key in BUCKETS:
         mod.forward_backward(batch(key))
         mod.update()
     mx.nd.waitall()
-    return {"base_mib": base, "one_step_peak_mib": one, "buckets_peak_mib": _peak_mib(),
+    return {"base_mib": base, "one_step_peak_mib": one, "buckets_peak_mib": peak_rss_mib(),
             "step_s": step}
 
 
@@ -250,7 +243,7 @@ def network_case(name, mode, no_plan):
     steady = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     weights = sum(a.nbytes for n, a in exe.arg_dict.items() if n in exe.grad_dict)
-    return {"base_mib": base, "peak_mib": _peak_mib(), "traced_first_mib": first / MIB,
+    return {"base_mib": base, "peak_mib": peak_rss_mib(), "traced_first_mib": first / MIB,
             "traced_peak_mib": steady / MIB, "step_s": seconds,
             "report": exe.memory_report(), "weights": weights}
 
