@@ -71,8 +71,7 @@ class StepScheduler:
         # intermediates any more): a full log may be snapshotted away here, so a
         # loop of training forwards without backward keeps it bounded.
         self.recovery.awaiting_backward = False
-        if self.recovery.log_full() and not self.recovery.replaying:
-            self.sync()
+        self._empty_full_log()
         record = self._open(key, fresh=True)
         record["n"] = len(per_device)      # a group sharing a larger one's workers uses n
         self._forwards += 1
@@ -219,9 +218,14 @@ class StepScheduler:
         if not record:
             return
         self._send_or_hold(record)
-        if self.recovery.log_full() and not self.recovery.replaying \
-                and not self.recovery.awaiting_backward:
-            self.sync()          # a quiet point, for a snapshot that empties the log
+        self._empty_full_log()
+
+    def _empty_full_log(self):
+        """A full log: wait here (a quiet point) for a snapshot that empties it, unless
+        a training forward's backward is to come (no snapshot may fall before it)."""
+        recovery = self.recovery
+        if recovery.log_full() and not recovery.replaying and not recovery.awaiting_backward:
+            self.sync()
 
     def _send_or_hold(self, record):
         mode = record["update"][0] if "update" in record else None
